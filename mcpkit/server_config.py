@@ -1,0 +1,194 @@
+"""A server's deployment settings: `servers/<name>/mcpkit.toml`, validated.
+
+The same model feeds the CDK stack (`stacks/`) and the local runner (`mcpkit dev`), and
+`runtime_environment()` is the one place where config becomes the Lambda's environment, so
+a server behaves the same on a laptop and in AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CONFIG_FILE = "mcpkit.toml"
+SERVER_FILE = "server.py"
+SERVER_ATTRIBUTE = "mcp"
+# A CloudFormation stack name allows letters, digits and hyphens; the folder name becomes part of it.
+SERVER_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
+SERVER_NAME_MAX = 40
+# API Gateway cuts every integration off at 29 s; leave the function a second to answer first.
+API_GATEWAY_TIMEOUT_SECONDS = 29
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Throttling(_Strict):
+    rate_limit: Annotated[float, Field(gt=0, description="Steady-state requests per second for the stage.")] = 50
+    burst_limit: Annotated[int, Field(gt=0, description="Requests allowed in a burst.")] = 100
+
+
+class CustomDomain(_Strict):
+    domain_name: Annotated[str, Field(min_length=3, description="e.g. mcp.example.com")]
+    hosted_zone_name: str | None = Field(default=None, description="Route 53 zone to create the record and cert in.")
+    hosted_zone_id: str | None = None
+    certificate_arn: str | None = Field(default=None, description="Existing ACM certificate (same region).")
+
+    @model_validator(mode="after")
+    def _needs_zone_or_certificate(self) -> CustomDomain:
+        if self.certificate_arn is None and self.hosted_zone_name is None:
+            raise ValueError("give either certificate_arn or hosted_zone_name (to issue a DNS-validated certificate)")
+        return self
+
+
+class IamStatement(_Strict):
+    actions: Annotated[list[str], Field(min_length=1)]
+    resources: Annotated[list[str], Field(min_length=1)]
+
+    @field_validator("actions")
+    @classmethod
+    def _no_admin(cls, actions: list[str]) -> list[str]:
+        if any(a.strip() == "*" for a in actions):
+            raise ValueError("'*' grants every AWS action; list the actions the tools need")
+        return actions
+
+
+class SecretRef(_Strict):
+    """A secret by reference: the Lambda gets the name in its environment, never the value."""
+
+    ssm_parameter: str | None = None
+    secrets_manager: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.ssm_parameter is None) == (self.secrets_manager is None):
+            raise ValueError("set exactly one of ssm_parameter or secrets_manager")
+        return self
+
+
+class ServerConfig(_Strict):
+    """Everything a server folder can set; every field has a safe default."""
+
+    description: str = ""
+    memory_mb: Annotated[int, Field(ge=128, le=10240)] = 512
+    timeout_seconds: Annotated[int, Field(ge=1, lt=API_GATEWAY_TIMEOUT_SECONDS)] = 28
+    architecture: Literal["arm64", "x86_64"] = "arm64"
+    auth: Literal["none", "oauth"] = "none"
+    stage: Literal["dev", "prod"] = "prod"
+    allowed_origins: list[str] = Field(
+        default_factory=lambda: ["http://localhost:6274", "http://127.0.0.1:6274"],
+        description="Browser origins allowed to call the server (the MCP Inspector's by default).",
+    )
+    session_ttl_seconds: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 24 * 3600
+    throttling: Throttling = Throttling()
+    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = 30
+    custom_domain: CustomDomain | None = None
+    iam_statements: list[IamStatement] = Field(default_factory=list)
+    environment: dict[str, str] = Field(default_factory=dict)
+    secrets: dict[str, SecretRef] = Field(default_factory=dict)
+    xray: bool = False
+    reserved_concurrency: Annotated[int, Field(ge=1)] | None = None
+    snapstart: bool = True
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_are_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if origin == "*" or not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com (no path, no '*')")
+        return origins
+
+    @field_validator("environment", "secrets")
+    @classmethod
+    def _env_names(cls, values: dict[str, object]) -> dict[str, object]:
+        for key in values:
+            if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", key) or key.startswith(("AWS_", "MCPKIT_", "POWERTOOLS_")):
+                raise ValueError(f"{key!r} must be UPPER_SNAKE_CASE and not start with AWS_, MCPKIT_ or POWERTOOLS_")
+        return values
+
+
+class ServerConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the field."""
+
+
+class ServerFolder(BaseModel):
+    """A server folder on disk with its validated config."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    path: Path
+    config: ServerConfig
+
+    @property
+    def stack_name(self) -> str:
+        return f"McpServer-{self.name}"
+
+    def server_spec(self, root: Path) -> str:
+        """The `MCPKIT_SERVER` value: `<path relative to root>/server.py:mcp`."""
+        return f"{(self.path / SERVER_FILE).relative_to(root).as_posix()}:{SERVER_ATTRIBUTE}"
+
+    def runtime_environment(self, *, root: Path, table_name: str) -> dict[str, str]:
+        """The environment the handler runs with, in Lambda and under `mcpkit dev` alike."""
+        cfg = self.config
+        env = {
+            "MCPKIT_SERVER": self.server_spec(root),
+            "MCPKIT_TABLE_NAME": table_name,
+            "MCPKIT_AUTH_MODE": cfg.auth,
+            "MCPKIT_ALLOWED_ORIGINS": json.dumps(cfg.allowed_origins),
+            "MCPKIT_SESSION_TTL_SECONDS": str(cfg.session_ttl_seconds),
+            "POWERTOOLS_SERVICE_NAME": self.name,
+            "POWERTOOLS_METRICS_NAMESPACE": "McpKit",
+        }
+        if cfg.custom_domain is not None:
+            env["MCPKIT_ALLOWED_HOSTS"] = json.dumps([cfg.custom_domain.domain_name])
+        for key, ref in cfg.secrets.items():
+            env[f"{key}_SSM_PARAMETER" if ref.ssm_parameter else f"{key}_SECRET_NAME"] = (
+                ref.ssm_parameter or ref.secrets_manager or ""
+            )
+        env.update(cfg.environment)
+        return env
+
+
+def validate_server_name(name: str) -> str:
+    if len(name) > SERVER_NAME_MAX or not SERVER_NAME_PATTERN.fullmatch(name):
+        raise ServerConfigError(
+            f"server name {name!r} must be lowercase letters and digits, optionally joined by single hyphens, "
+            f"start with a letter and be at most {SERVER_NAME_MAX} characters (it becomes part of the stack name)"
+        )
+    return name
+
+
+def load_server(path: Path) -> ServerFolder:
+    """Load and validate one server folder; a bad folder raises `ServerConfigError` naming file and field."""
+    name = validate_server_name(path.name)
+    if not (path / SERVER_FILE).is_file():
+        raise ServerConfigError(f"{path / SERVER_FILE}: missing; a server folder needs a server.py defining `mcp`")
+    config_path = path / CONFIG_FILE
+    raw: dict[str, object] = {}
+    if config_path.is_file():
+        try:
+            raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ServerConfigError(f"{config_path}: not valid TOML: {exc}") from exc
+    try:
+        config = ServerConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ServerConfigError(f"{config_path}: {problems}") from exc
+    return ServerFolder(name=name, path=path, config=config)
+
+
+def discover_servers(servers_dir: Path) -> list[ServerFolder]:
+    """Every server folder (a folder with a server.py) below `servers_dir`, sorted by name."""
+    if not servers_dir.is_dir():
+        return []
+    return [load_server(p) for p in sorted(servers_dir.iterdir()) if (p / SERVER_FILE).is_file()]
