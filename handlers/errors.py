@@ -1,0 +1,31 @@
+"""Errors a person can act on: an HTTP status plus a JSON-RPC error body, never a stack trace."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from starlette.responses import Response
+
+# JSON-RPC 2.0 codes (https://www.jsonrpc.org/specification#error_object).
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+INTERNAL_ERROR = -32603
+# Server-defined range: the request was fine but the service cannot answer it now.
+SERVICE_UNAVAILABLE = -32001
+
+
+def jsonrpc_error(
+    status: int, code: int, message: str, *, headers: Mapping[str, str] | None = None, request_id: object = None
+) -> Response:
+    body = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+    return Response(json.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def service_unavailable(retry_after_seconds: int = 1) -> Response:
+    return jsonrpc_error(
+        503,
+        SERVICE_UNAVAILABLE,
+        "The server's session store is temporarily unavailable; retry shortly.",
+        headers={"Retry-After": str(retry_after_seconds)},
+    )

@@ -1,0 +1,225 @@
+"""The `/mcp` endpoint: sessions and request checks around the SDK's stateless Streamable HTTP.
+
+The SDK serves each POST statelessly (JSON responses, no in-memory session), so any Lambda
+instance can answer any request. What the handshake revisions expect of a session — an
+`Mcp-Session-Id` from `initialize`, 404 once it has ended, `DELETE` to end it — is kept in
+DynamoDB here. 2026-07-28 requests carry everything in each request and go straight through.
+
+The SDK's session manager must be `run()` exactly once, but Mangum runs the ASGI lifespan on
+every invocation (python-sdk #3121). So the lifespan is off in Mangum and `McpTransport.start()`
+enters `run()` once per instance, in a task that lives on the instance's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import Response
+
+from handlers.errors import INVALID_REQUEST, jsonrpc_error, service_unavailable
+from handlers.store import StoreUnavailableError
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+    from starlette.types import Message, Receive, Scope, Send
+
+    from handlers.request_guard import RequestGuard
+    from handlers.sessions import SessionStore
+
+SESSION_HEADER = "mcp-session-id"
+VERSION_HEADER = "mcp-protocol-version"
+ALLOWED_METHODS = "POST, DELETE"
+
+
+class McpTransport:
+    """Owns the SDK session manager for the life of the instance."""
+
+    def __init__(self, server: MCPServer, max_body_bytes: int) -> None:
+        from mcp.server.transport_security import TransportSecuritySettings
+
+        # The SDK's Host/Origin guard only knows fixed lists; RequestGuard does that job with the
+        # request context, so the SDK's copy is off rather than configured twice.
+        server.streamable_http_app(
+            stateless_http=True,
+            json_response=True,
+            max_request_body_size=max_body_bytes,
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+        self._manager: StreamableHTTPSessionManager = server.session_manager
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        ready = asyncio.Event()
+
+        async def hold() -> None:
+            async with self._manager.run():
+                ready.set()
+                await self._stop.wait()
+
+        self._task = asyncio.get_running_loop().create_task(hold(), name="mcp-session-manager")
+        waiter = asyncio.ensure_future(ready.wait())
+        await asyncio.wait({self._task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.is_set():
+            waiter.cancel()
+            self._task.result()  # re-raise why the manager could not start
+            raise RuntimeError("the MCP session manager stopped during start-up")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._manager.handle_request(scope, receive, send)
+
+
+class McpEndpoint:
+    """ASGI endpoint for `/mcp`: guard → session → SDK."""
+
+    def __init__(
+        self, transport: McpTransport, sessions: SessionStore, guard: RequestGuard, max_body_bytes: int
+    ) -> None:
+        self._transport = transport
+        self._sessions = sessions
+        self._guard = guard
+        self._max_body = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope)
+        refusal = self._guard.check(headers, scope.get("aws.event"))
+        if refusal is None:
+            method = scope["method"]
+            try:
+                if method == "POST":
+                    await self._post(scope, receive, send, headers)
+                    return
+                if method == "DELETE":
+                    refusal = self._delete(headers)
+                else:
+                    # No server-to-client SSE stream is offered (Lambda answers each POST with JSON);
+                    # the Streamable HTTP spec asks for 405 on GET in that case.
+                    refusal = jsonrpc_error(
+                        405,
+                        INVALID_REQUEST,
+                        f"{method} is not supported on this endpoint; use POST (and DELETE to end a session).",
+                        headers={"Allow": ALLOWED_METHODS},
+                    )
+            except StoreUnavailableError:
+                refusal = service_unavailable()
+        await refusal(scope, receive, send)
+
+    def _delete(self, headers: Headers) -> Response:
+        session_id = headers.get(SESSION_HEADER)
+        if session_id is None:
+            return jsonrpc_error(400, INVALID_REQUEST, "DELETE needs the Mcp-Session-Id header of the session to end.")
+        if not self._sessions.end(session_id):
+            return jsonrpc_error(404, INVALID_REQUEST, "Session not found: it has ended or expired.")
+        return Response(status_code=204)
+
+    async def _post(self, scope: Scope, receive: Receive, send: Send, headers: Headers) -> None:
+        version = headers.get(VERSION_HEADER)
+        if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
+            # 2026-07-28 (or an unknown version, which the SDK rejects with a structured error):
+            # self-contained requests, no session, no DynamoDB.
+            await self._transport(scope, receive, send)
+            return
+
+        body = await _read_body(receive, self._max_body)
+        if body is None:
+            refusal = jsonrpc_error(413, INVALID_REQUEST, f"Request body is larger than {self._max_body} bytes.")
+            await refusal(scope, receive, send)
+            return
+        replay = _replay(body, receive)
+
+        if _is_initialize(body):
+            await self._initialize(scope, replay, send)
+            return
+
+        session_id = headers.get(SESSION_HEADER)
+        if session_id is not None:
+            session = self._sessions.touch(session_id)
+            if session is None:
+                refusal = jsonrpc_error(404, INVALID_REQUEST, "Session not found: it has ended or expired.")
+                await refusal(scope, receive, send)
+                return
+            if version is None:
+                # 2025-03-26 clients send no version header; serve them with what initialize negotiated.
+                mutable = MutableHeaders(scope=scope)
+                mutable[VERSION_HEADER] = session.protocol_version
+        # Without a session id the request is still served: Claude's connector never echoes it
+        # (claude-ai-mcp #975), and nothing in a stateless server depends on it.
+        await self._transport(scope, replay, send)
+
+    async def _initialize(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve `initialize`, and on success open a session and return its id."""
+        messages: list[Message] = []
+
+        async def capture(message: Message) -> None:
+            messages.append(message)
+
+        await self._transport(scope, receive, capture)
+        start = next(m for m in messages if m["type"] == "http.response.start")
+        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+        negotiated = _negotiated_version(body) if start["status"] == 200 else None
+        if negotiated is not None:
+            session = self._sessions.create(negotiated)
+            MutableHeaders(raw=start["headers"])[SESSION_HEADER] = session.id
+        for message in messages:
+            await send(message)
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+def _is_initialize(body: bytes) -> bool:
+    # A cheap pre-check keeps JSON parsing off every other request.
+    if b'"initialize"' not in body:
+        return False
+    try:
+        message: Any = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(message, dict) and message.get("method") == "initialize"
+
+
+def _negotiated_version(body: bytes) -> str | None:
+    try:
+        message: Any = json.loads(body)
+    except ValueError:
+        return None
+    result = message.get("result") if isinstance(message, dict) else None
+    version = result.get("protocolVersion") if isinstance(result, dict) else None
+    return version if isinstance(version, str) else None
