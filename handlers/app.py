@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,8 @@ class Runtime:
 
 def create_runtime(settings: Settings) -> Runtime:
     server = load_server(settings.server)
+    # MCPServer() configures the `mcp` logger at INFO; in Lambda every line is billed CloudWatch ingestion.
+    logging.getLogger("mcp").setLevel(settings.sdk_log_level)
     table = Table(settings.table_name)
     transport = McpTransport(server, settings.max_body_bytes)
     endpoint = McpEndpoint(
@@ -47,8 +50,6 @@ def create_runtime(settings: Settings) -> Runtime:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         # The cause goes to the logs (with the request id); the caller gets no internals.
-        import logging
-
         logging.getLogger("handlers").exception("unhandled error on %s %s", request.method, request.url.path)
         return jsonrpc_error(500, INTERNAL_ERROR, "Internal server error; the details are in the server's logs.")
 

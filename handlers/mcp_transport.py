@@ -20,6 +20,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 
+from handlers.asgi import read_body, replay_body
 from handlers.errors import INVALID_REQUEST, jsonrpc_error, service_unavailable
 from handlers.store import StoreUnavailableError
 
@@ -130,12 +131,12 @@ class McpEndpoint:
             await self._transport(scope, receive, send)
             return
 
-        body = await _read_body(receive, self._max_body)
+        body = await read_body(receive, self._max_body)
         if body is None:
             refusal = jsonrpc_error(413, INVALID_REQUEST, f"Request body is larger than {self._max_body} bytes.")
             await refusal(scope, receive, send)
             return
-        replay = _replay(body, receive)
+        replay = replay_body(body, receive)
 
         if _is_initialize(body):
             await self._initialize(scope, replay, send)
@@ -172,36 +173,6 @@ class McpEndpoint:
             MutableHeaders(raw=start["headers"])[SESSION_HEADER] = session.id
         for message in messages:
             await send(message)
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
 
 
 def _is_initialize(body: bytes) -> bool:

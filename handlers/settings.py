@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] = Field(default_factory=list)
     session_ttl_seconds: Annotated[int, Field(ge=60)] = 24 * 3600
     # API Gateway accepts 10 MB; an MCP request is rarely more than a few KB, so refuse early and clearly.
+    sdk_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING"
     max_body_bytes: Annotated[int, Field(ge=1024, le=10 * 1024 * 1024)] = 1024 * 1024
 
     @field_validator("allowed_origins", "allowed_hosts", mode="after")

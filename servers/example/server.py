@@ -12,6 +12,7 @@ from mcp.server.mcpserver import MCPServer
 
 mcp = MCPServer(
     "example",
+    version="1.0.0",
     instructions="A small demonstration server: arithmetic, echo, the server time and a review prompt.",
 )
 

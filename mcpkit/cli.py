@@ -1,0 +1,61 @@
+"""The `mcpkit` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from mcpkit.server_config import ServerConfigError
+
+app = typer.Typer(help="Serverless remote MCP servers on AWS Lambda.", no_args_is_help=True, add_completion=False)
+console = Console()
+err = Console(stderr=True)
+
+
+@app.callback()
+def _root() -> None:
+    """Scaffold, run locally, check and connect MCP servers that deploy to AWS Lambda."""
+
+
+@app.command()
+def dev(
+    name: Annotated[str | None, typer.Argument(help="Server folder under servers/ (default: example).")] = None,
+    server: Annotated[str | None, typer.Option("--server", "-s", help="Same as NAME.")] = None,
+    port: Annotated[int, typer.Option(envvar="PORT", help="Port to listen on (env PORT).")] = 8000,
+    host: Annotated[str, typer.Option(help="Interface to bind; loopback by default.")] = "127.0.0.1",
+    aws_endpoint: Annotated[
+        str | None,
+        typer.Option(help="Use this AWS emulator endpoint instead of starting an embedded one."),
+    ] = None,
+    servers_dir: Annotated[Path, typer.Option(help="Folder that holds the server folders.")] = Path("servers"),
+) -> None:
+    """Serve a server locally through the real Lambda handler, with DynamoDB emulated."""
+    from mcpkit.dev import DevOptions, serve
+
+    chosen = name or server or "example"
+    options = DevOptions(
+        server=chosen, host=host, port=port, aws_endpoint=aws_endpoint, servers_dir=servers_dir.resolve()
+    )
+
+    def announce(url: str) -> None:
+        console.print(f"[bold green]MCP server '{chosen}' ready at {url}[/]", highlight=False)
+        console.print("  Inspector (UI):  npx @modelcontextprotocol/inspector  → Transport: Streamable HTTP, URL above")
+        console.print(
+            f"  Inspector (CLI): npx @modelcontextprotocol/inspector --cli {url} --transport http --method tools/list",
+            highlight=False,
+        )
+        console.print(f"  Claude Code:     claude mcp add --transport http {chosen} {url}", highlight=False)
+        console.print("  Stop with Ctrl+C.")
+
+    try:
+        serve(options, announce)
+    except ServerConfigError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def main() -> None:
+    app()

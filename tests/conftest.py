@@ -1,0 +1,173 @@
+"""Shared fixtures: a real moto server per test worker, real API Gateway events, the real handler."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import pytest
+
+from mcpkit.local_aws import EmbeddedAws, endpoint_environment, ensure_table
+from mcpkit.local_gateway import LambdaContext
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = Path(__file__).parent / "events"
+TEST_TABLE = "mcpkit-test"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return event
+
+
+@pytest.fixture(scope="session")
+def aws() -> Iterator[EmbeddedAws]:
+    """One embedded moto server per worker, with the kit's table; the process env points boto3 at it."""
+    with EmbeddedAws() as emulator:
+        ensure_table(TEST_TABLE, emulator.endpoint)
+        saved = dict(os.environ)
+        os.environ.update(endpoint_environment(emulator.endpoint))
+        yield emulator
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@dataclass
+class Invoker:
+    """Calls the real Lambda handler with an API Gateway HTTP API event built from a real fixture."""
+
+    handler: Any
+    base_event: dict[str, Any]
+
+    def __call__(
+        self,
+        body: Any = None,
+        *,
+        method: str = "POST",
+        headers: dict[str, str] | None = None,
+        path: str = "/mcp",
+        raw_body: str | None = None,
+    ) -> dict[str, Any]:
+        event = copy.deepcopy(self.base_event)
+        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+        event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {path}"
+        event["requestContext"]["http"]["method"] = method
+        text = raw_body if raw_body is not None else ("" if body is None else json.dumps(body))
+        event["body"] = text
+        event["headers"]["content-length"] = str(len(text.encode()))
+        event["headers"].update({k.lower(): v for k, v in (headers or {}).items()})
+        response: dict[str, Any] = self.handler(event, LambdaContext())
+        return response
+
+
+LAMBDA_ENV = {
+    "MCPKIT_TABLE_NAME": TEST_TABLE,
+    "MCPKIT_SERVER": "servers/example/server.py:mcp",
+    "MCPKIT_ALLOWED_ORIGINS": '["http://localhost:6274"]',
+    "MCPKIT_ALLOWED_HOSTS": '["mcp.example.com"]',
+    "POWERTOOLS_SERVICE_NAME": "example",
+    "POWERTOOLS_METRICS_NAMESPACE": "McpKit",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}
+
+
+@pytest.fixture(scope="session")
+def lambda_module(aws: EmbeddedAws) -> Any:
+    """`handlers.lambda_handler`, imported once as Lambda's init phase would, with the deployed env shape."""
+    os.environ.update(LAMBDA_ENV)
+    import handlers.lambda_handler as module
+
+    return module
+
+
+@pytest.fixture
+def invoke(lambda_module: Any) -> Invoker:
+    return Invoker(lambda_module.handler, load_event("http_api_post_mcp"))
+
+
+@pytest.fixture
+def dynamodb_calls(lambda_module: Any) -> Iterator[list[str]]:
+    """Names of the DynamoDB operations the handler makes while the test runs (a botocore event hook)."""
+    calls: list[str] = []
+    client = lambda_module.lambda_app.runtime.table.client
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    client.meta.events.register("before-call.dynamodb", record)
+    yield calls
+    client.meta.events.unregister("before-call.dynamodb", record)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class DevServer:
+    url: str
+    process: subprocess.Popen[str]
+    log: IO[str]
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+
+def start_dev_server(*args: str, timeout: float = 60) -> DevServer:
+    """`mcpkit dev …` as a subprocess, returned once it answers on its port."""
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for key in [k for k in env if k.startswith(("MCPKIT_", "AWS_ENDPOINT_URL"))]:
+        del env[key]
+    # A file, not a pipe: nobody reads the server's output while it runs, and a full pipe would block it.
+    log = tempfile.TemporaryFile(mode="w+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mcpkit", "dev", "--port", str(port), *args],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    server = DevServer(f"http://127.0.0.1:{port}/mcp", process, log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"mcpkit dev exited with {process.returncode}:\n{server.output()}")
+        try:
+            httpx.get(server.url, timeout=1)
+            return server
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("mcpkit dev did not start in time")
+
+
+def stop_dev_server(server: DevServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+    server.log.close()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
