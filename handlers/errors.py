@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from starlette.responses import Response
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 # JSON-RPC 2.0 codes (https://www.jsonrpc.org/specification#error_object).
 PARSE_ERROR = -32700

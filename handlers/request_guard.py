@@ -8,12 +8,14 @@ a browser `Origin` must be allow-listed or be the server's own origin.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
-
-from starlette.responses import Response
+from typing import TYPE_CHECKING, Any
 
 from handlers.errors import INVALID_REQUEST, jsonrpc_error
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from starlette.responses import Response
 
 
 def _hostname(host: str) -> str:

@@ -34,4 +34,3 @@ class Settings(BaseSettings):
     @classmethod
     def _lowercase(cls, values: list[str]) -> list[str]:
         return [v.strip().lower().rstrip("/") for v in values if v.strip()]
-

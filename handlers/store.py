@@ -69,4 +69,3 @@ class Table:
         except BotoCoreError as exc:
             raise StoreUnavailableError(f"DynamoDB {operation} failed: {type(exc).__name__}") from exc
         return result
-

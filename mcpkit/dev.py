@@ -71,7 +71,6 @@ def serve(options: DevOptions, announce: Callable[[str], None]) -> None:
         uvicorn.run(gateway, host=options.host, port=options.port, log_level="warning", lifespan="on")
 
 
-
 @contextlib.contextmanager
 def _aws(endpoint: str | None) -> Iterator[str]:
     if endpoint is not None:

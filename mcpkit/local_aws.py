@@ -72,4 +72,3 @@ def ensure_table(name: str, endpoint: str) -> None:
         BillingMode="PAY_PER_REQUEST",
     )
     client.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
-

@@ -96,7 +96,7 @@ class _Route:
 
 
 def _json_message(status: int, message: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    body = ('{"message":"%s"}' % message).encode()
+    body = (f'{{"message":"{message}"}}').encode()
     return status, [(b"content-type", b"application/json")], body
 
 
@@ -169,7 +169,7 @@ class LocalGateway:
             status, headers, response_body = self._response(result)
         except TimeoutError:
             return _json_message(503, "Service Unavailable")
-        except Exception:  # the function crashed or answered something API Gateway cannot use
+        except Exception:  # noqa: BLE001 - like API Gateway: a crashed or malformed invocation is a 500
             return _json_message(500, "Internal Server Error")
         if origin is not None and origin.lower() in self._origins:
             headers.extend(self._cors(origin))
@@ -274,9 +274,9 @@ class LocalGateway:
             headers[f"x-amzn-remapped-{name}" if name in contract.REMAPPED_HEADERS else name] = value
         for destination, source in self._mappings.get(status, {}).items():
             action, _, target = destination.partition(":header.")
-            value = lambda_headers.get(source.removeprefix("$response.header.").lower())
-            if action == "overwrite" and value is not None:
-                headers[target.lower()] = value
+            mapped = lambda_headers.get(source.removeprefix("$response.header.").lower())
+            if action == "overwrite" and mapped is not None:
+                headers[target.lower()] = mapped
             elif action == "remove":
                 headers.pop(target.lower(), None)
         encoded = [(k.encode(), v.encode()) for k, v in headers.items()]
@@ -291,4 +291,3 @@ def _merge_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
         key, text = name.decode("latin-1").lower(), value.decode("latin-1")
         merged[key] = f"{merged[key]},{text}" if key in merged else text
     return merged
-

@@ -10,16 +10,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from mcpkit.local_aws import EmbeddedAws, endpoint_environment, ensure_table
 from mcpkit.local_gateway import LambdaContext
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = Path(__file__).parent / "events"
@@ -136,7 +138,7 @@ def start_dev_server(*args: str, timeout: float = 60) -> DevServer:
     for key in [k for k in env if k.startswith(("MCPKIT_", "AWS_ENDPOINT_URL"))]:
         del env[key]
     # A file, not a pipe: nobody reads the server's output while it runs, and a full pipe would block it.
-    log = tempfile.TemporaryFile(mode="w+")
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by stop_dev_server
     process = subprocess.Popen(
         [sys.executable, "-m", "mcpkit", "dev", "--port", str(port), *args],
         cwd=ROOT,

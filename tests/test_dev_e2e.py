@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -14,6 +13,10 @@ from mcp import Client
 
 from mcpkit.local_aws import EmbeddedAws
 from tests.conftest import ROOT, DevServer, start_dev_server, stop_dev_server
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +53,7 @@ async def test_official_client_handshake_mode_lists_and_calls(dev_server: DevSer
 async def test_official_client_auto_mode_discovers_2026_07_28(dev_server: DevServer) -> None:
     async with Client(dev_server.url) as client:
         result = await client.call_tool("echo", {"text": "ok", "repeat": 3})
-        assert client.session.protocol_version == "2026-07-28"  # type: ignore[union-attr]
+        assert client.session.protocol_version == "2026-07-28"
     assert result.structured_content == {"result": "ok ok ok"}
 
 
@@ -106,7 +109,12 @@ def test_session_made_on_one_instance_is_valid_on_another_and_ends_everywhere(tm
         try:
             opened = httpx.post(first.url, json=INIT, headers=HEADERS)
             session = {"mcp-session-id": opened.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
-            call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 2}}}
+            call = {
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "tools/call",
+                "params": {"name": "add", "arguments": {"a": 1, "b": 2}},
+            }
 
             on_second = httpx.post(second.url, json=call, headers={**HEADERS, **session})
             assert on_second.status_code == 200, on_second.text

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import Invoker
+if TYPE_CHECKING:
+    from tests.conftest import Invoker
 
 HANDSHAKE_REVISIONS = ["2025-03-26", "2025-06-18", "2025-11-25"]
 MODERN = "2026-07-28"
@@ -72,9 +73,7 @@ def test_handshake_revision_full_lifecycle(invoke: Invoker, version: str) -> Non
     tools = body_of(invoke(rpc("tools/list"), headers=headers))["result"]["tools"]
     call = body_of(invoke(rpc("tools/call", {"name": "add", "arguments": {"a": 2, "b": 40}}), headers=headers))
     resource = body_of(invoke(rpc("resources/read", {"uri": "example://server-time"}), headers=headers))
-    prompt = body_of(
-        invoke(rpc("prompts/get", {"name": "review_code", "arguments": {"code": "x=1"}}), headers=headers)
-    )
+    prompt = body_of(invoke(rpc("prompts/get", {"name": "review_code", "arguments": {"code": "x=1"}}), headers=headers))
 
     # THEN each answers from the example server
     assert {t["name"] for t in tools} == {"add", "echo"}
@@ -146,9 +145,9 @@ def test_unknown_and_malformed_session_ids_are_404_and_malformed_ones_cost_nothi
 
 def test_2025_03_26_client_without_version_header_is_served_with_the_negotiated_version(invoke: Invoker) -> None:
     session_id = initialize(invoke, "2025-03-26")
-    response = invoke(rpc("tools/call", {"name": "add", "arguments": {"a": 1, "b": 1}}), headers={
-        "mcp-session-id": session_id
-    })
+    response = invoke(
+        rpc("tools/call", {"name": "add", "arguments": {"a": 1, "b": 1}}), headers={"mcp-session-id": session_id}
+    )
     assert response["statusCode"] == 200
     assert body_of(response)["result"]["content"][0]["text"] == "2.0"
 
