@@ -57,5 +57,46 @@ def dev(
         raise typer.Exit(2) from exc
 
 
+@app.command()
+def templates() -> None:
+    """List the server templates that `mcpkit new --template` accepts."""
+    from rich.table import Table
+
+    from mcpkit.templates import TemplateError, list_templates
+
+    try:
+        found = list_templates()
+    except TemplateError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    table = Table("template", "description", box=None, header_style="bold")
+    for info in found:
+        table.add_row(info.name, info.description)
+    console.print(table)
+
+
+@app.command()
+def new(
+    name: Annotated[str, typer.Argument(help="Server name: lowercase letters, digits, single hyphens.")],
+    template: Annotated[str, typer.Option("--template", "-t", help="Template name (see `mcpkit templates`).")] = (
+        "minimal"
+    ),
+    directory: Annotated[Path, typer.Option("--dir", help="Folder that holds the server folders.")] = Path("servers"),
+    description: Annotated[str | None, typer.Option(help="One-line description of the server.")] = None,
+) -> None:
+    """Create servers/NAME from a template; never overwrites an existing folder."""
+    from mcpkit.templates import TemplateError, render
+
+    try:
+        dest = render(template, name, directory / name, description=description)
+    except (TemplateError, ServerConfigError) as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    console.print(f"[bold green]Created {dest}[/] from template '{template}'. Next:", highlight=False)
+    dev_command = f"mcpkit dev {name}" + ("" if directory == Path("servers") else f" --servers-dir {directory}")
+    for command in (dev_command, "make test", f"cdk deploy McpServer-{name}"):
+        console.print(f"  {command}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     app()
