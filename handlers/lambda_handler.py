@@ -48,6 +48,8 @@ class LambdaApp:
         """SnapStart: every restored copy must not share random state or AWS connections."""
         random.seed()
         self.runtime.table.reset()
+        if self.runtime.oauth is not None:
+            self.runtime.oauth.reset()
 
 
 lambda_app = LambdaApp(Settings())

@@ -25,10 +25,12 @@ from handlers.errors import INVALID_REQUEST, jsonrpc_error, service_unavailable
 from handlers.store import StoreUnavailableError
 
 if TYPE_CHECKING:
+    from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
     from mcp.server.mcpserver import MCPServer
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
     from starlette.types import Message, Receive, Scope, Send
 
+    from handlers.auth.resource import BearerGate
     from handlers.request_guard import RequestGuard
     from handlers.sessions import SessionStore
 
@@ -81,49 +83,86 @@ class McpTransport:
 
 
 class McpEndpoint:
-    """ASGI endpoint for `/mcp`: guard → session → SDK."""
+    """ASGI endpoint for `/mcp`: guard → bearer token (auth = "oauth") → session → SDK."""
 
     def __init__(
-        self, transport: McpTransport, sessions: SessionStore, guard: RequestGuard, max_body_bytes: int
+        self,
+        transport: McpTransport,
+        sessions: SessionStore,
+        guard: RequestGuard,
+        max_body_bytes: int,
+        gate: BearerGate | None = None,
     ) -> None:
         self._transport = transport
         self._sessions = sessions
         self._guard = guard
         self._max_body = max_body_bytes
+        self._gate = gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
         refusal = self._guard.check(headers, scope.get("aws.event"))
-        if refusal is None:
-            method = scope["method"]
+        if refusal is None and self._gate is not None:
             try:
-                if method == "POST":
-                    await self._post(scope, receive, send, headers)
-                    return
-                if method == "DELETE":
-                    refusal = self._delete(headers)
-                else:
-                    # No server-to-client SSE stream is offered (Lambda answers each POST with JSON);
-                    # the Streamable HTTP spec asks for 405 on GET in that case.
-                    refusal = jsonrpc_error(
-                        405,
-                        INVALID_REQUEST,
-                        f"{method} is not supported on this endpoint; use POST (and DELETE to end a session).",
-                        headers={"Allow": ALLOWED_METHODS},
-                    )
+                outcome = self._gate.authenticate(scope, headers)
             except StoreUnavailableError:
-                refusal = service_unavailable()
+                outcome = service_unavailable()
+            if isinstance(outcome, Response):
+                refusal = outcome
+            else:
+                await self._as_user(outcome, scope, receive, send, headers)
+                return
+        if refusal is None:
+            await self._serve(scope, receive, send, headers, owner=None)
+            return
         await refusal(scope, receive, send)
 
-    def _delete(self, headers: Headers) -> Response:
+    async def _as_user(
+        self, user: AuthenticatedUser, scope: Scope, receive: Receive, send: Send, headers: Headers
+    ) -> None:
+        """What the SDK's AuthenticationMiddleware + AuthContextMiddleware would set, so tools see the caller."""
+        from mcp.server.auth.middleware.auth_context import auth_context_var
+        from starlette.authentication import AuthCredentials
+
+        scope["user"] = user
+        scope["auth"] = AuthCredentials(user.scopes)
+        token = auth_context_var.set(user)
+        try:
+            await self._serve(scope, receive, send, headers, owner=user.access_token.subject)
+        finally:
+            auth_context_var.reset(token)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, headers: Headers, owner: str | None) -> None:
+        refusal: Response
+        method = scope["method"]
+        try:
+            if method == "POST":
+                await self._post(scope, receive, send, headers, owner)
+                return
+            if method == "DELETE":
+                refusal = self._delete(headers, owner)
+            else:
+                # No server-to-client SSE stream is offered (Lambda answers each POST with JSON);
+                # the Streamable HTTP spec asks for 405 on GET in that case.
+                refusal = jsonrpc_error(
+                    405,
+                    INVALID_REQUEST,
+                    f"{method} is not supported on this endpoint; use POST (and DELETE to end a session).",
+                    headers={"Allow": ALLOWED_METHODS},
+                )
+        except StoreUnavailableError:
+            refusal = service_unavailable()
+        await refusal(scope, receive, send)
+
+    def _delete(self, headers: Headers, owner: str | None) -> Response:
         session_id = headers.get(SESSION_HEADER)
         if session_id is None:
             return jsonrpc_error(400, INVALID_REQUEST, "DELETE needs the Mcp-Session-Id header of the session to end.")
-        if not self._sessions.end(session_id):
+        if not self._sessions.end(session_id, owner):
             return jsonrpc_error(404, INVALID_REQUEST, "Session not found: it has ended or expired.")
         return Response(status_code=204)
 
-    async def _post(self, scope: Scope, receive: Receive, send: Send, headers: Headers) -> None:
+    async def _post(self, scope: Scope, receive: Receive, send: Send, headers: Headers, owner: str | None) -> None:
         version = headers.get(VERSION_HEADER)
         if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
             # 2026-07-28 (or an unknown version, which the SDK rejects with a structured error):
@@ -139,12 +178,13 @@ class McpEndpoint:
         replay = replay_body(body, receive)
 
         if _is_initialize(body):
-            await self._initialize(scope, replay, send)
+            await self._initialize(scope, replay, send, owner)
             return
 
         session_id = headers.get(SESSION_HEADER)
         if session_id is not None:
-            session = self._sessions.touch(session_id)
+            # Someone else's session answers exactly like an unknown one: ids reveal nothing.
+            session = self._sessions.touch(session_id, owner)
             if session is None:
                 refusal = jsonrpc_error(404, INVALID_REQUEST, "Session not found: it has ended or expired.")
                 await refusal(scope, receive, send)
@@ -157,7 +197,7 @@ class McpEndpoint:
         # (claude-ai-mcp #975), and nothing in a stateless server depends on it.
         await self._transport(scope, replay, send)
 
-    async def _initialize(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _initialize(self, scope: Scope, receive: Receive, send: Send, owner: str | None) -> None:
         """Serve `initialize`, and on success open a session and return its id."""
         messages: list[Message] = []
 
@@ -169,7 +209,7 @@ class McpEndpoint:
         body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
         negotiated = _negotiated_version(body) if start["status"] == 200 else None
         if negotiated is not None:
-            session = self._sessions.create(negotiated)
+            session = self._sessions.create(negotiated, owner=owner)
             MutableHeaders(raw=start["headers"])[SESSION_HEADER] = session.id
         for message in messages:
             await send(message)

@@ -48,19 +48,24 @@ class SessionStore:
         self._table.call("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
         return Session(session_id, protocol_version, owner)
 
-    def touch(self, session_id: str) -> Session | None:
-        """The live session with this id, its expiry pushed out; None if it never existed, ended or expired."""
+    def touch(self, session_id: str, owner: str | None = None) -> Session | None:
+        """The live session with this id, its expiry pushed out; None if it never existed, ended or expired.
+
+        With `owner`, also None when the session belongs to someone else (checked in the same
+        conditional write, so a foreign session's expiry is not extended either).
+        """
         if not _SESSION_ID.fullmatch(session_id):
             return None  # not one of ours: no need to ask DynamoDB
         now = int(time.time())
+        condition, names, values = _owned("attribute_exists(pk) AND #ttl > :now", owner)
         try:
             result = self._table.call(
                 "update_item",
                 Key=_key(session_id),
                 UpdateExpression="SET #ttl = :ttl",
-                ConditionExpression="attribute_exists(pk) AND #ttl > :now",
-                ExpressionAttributeNames={"#ttl": "ttl"},
-                ExpressionAttributeValues={":ttl": {"N": str(now + self._ttl)}, ":now": {"N": str(now)}},
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#ttl": "ttl", **names},
+                ExpressionAttributeValues={":ttl": {"N": str(now + self._ttl)}, ":now": {"N": str(now)}, **values},
                 ReturnValues="ALL_NEW",
             )
         except ConditionFailedError:
@@ -69,18 +74,26 @@ class SessionStore:
         owner = item.get("owner", {}).get("S")
         return Session(session_id, item["protocolVersion"]["S"], owner)
 
-    def end(self, session_id: str) -> bool:
-        """End the session; False if there was no live session to end."""
+    def end(self, session_id: str, owner: str | None = None) -> bool:
+        """End the session; False if there was no live session to end (or, with `owner`, none of theirs)."""
         if not _SESSION_ID.fullmatch(session_id):
             return False
+        condition, names, values = _owned("attribute_exists(pk) AND #ttl > :now", owner)
         try:
             self._table.call(
                 "delete_item",
                 Key=_key(session_id),
-                ConditionExpression="attribute_exists(pk) AND #ttl > :now",
-                ExpressionAttributeNames={"#ttl": "ttl"},
-                ExpressionAttributeValues={":now": {"N": str(int(time.time()))}},
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#ttl": "ttl", **names},
+                ExpressionAttributeValues={":now": {"N": str(int(time.time()))}, **values},
             )
         except ConditionFailedError:
             return False
         return True
+
+
+def _owned(condition: str, owner: str | None) -> tuple[str, dict[str, str], dict[str, dict[str, str]]]:
+    """`condition`, narrowed to sessions of `owner` when there is one."""
+    if owner is None:
+        return condition, {}, {}
+    return f"{condition} AND #owner = :owner", {"#owner": "owner"}, {":owner": {"S": owner}}

@@ -69,3 +69,27 @@ class Table:
         except BotoCoreError as exc:
             raise StoreUnavailableError(f"DynamoDB {operation} failed: {type(exc).__name__}") from exc
         return result
+
+    def transact(self, items: list[dict[str, Any]]) -> None:
+        """All of `items` (TransactWriteItems entries, without TableName) or none of them.
+
+        Raises `ConditionFailedError` when any item's condition did not hold.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        for item in items:
+            for action in item.values():
+                action["TableName"] = self.name
+        try:
+            client: Any = self.client  # typed as BaseClient; the operation exists on the DynamoDB client
+            client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if error.get("Code") == "TransactionCanceledException" and "ConditionalCheckFailed" in reasons:
+                raise ConditionFailedError("transact_write_items") from exc
+            raise StoreUnavailableError(
+                f"DynamoDB transact_write_items failed: {error.get('Code', 'Unknown')}"
+            ) from exc
+        except BotoCoreError as exc:
+            raise StoreUnavailableError(f"DynamoDB transact_write_items failed: {type(exc).__name__}") from exc

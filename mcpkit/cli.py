@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
 
 from mcpkit.server_config import ServerConfigError
+
+if TYPE_CHECKING:
+    from mcpkit.local_aws import LocalOAuth
 
 app = typer.Typer(help="Serverless remote MCP servers on AWS Lambda.", no_args_is_help=True, add_completion=False)
 console = Console()
@@ -31,16 +34,29 @@ def dev(
         typer.Option(help="Use this AWS emulator endpoint instead of starting an embedded one."),
     ] = None,
     servers_dir: Annotated[Path, typer.Option(help="Folder that holds the server folders.")] = Path("servers"),
+    auth: Annotated[
+        str | None,
+        typer.Option(help="Override the server's auth: 'oauth' (sign-in, tokens) or 'none'."),
+    ] = None,
 ) -> None:
     """Serve a server locally through the real Lambda handler, with DynamoDB emulated."""
     from mcpkit.dev import DevOptions, serve
 
     chosen = name or server or "example"
+    if auth not in {None, "none", "oauth"}:
+        err.print(f"[red]error:[/] --auth must be 'oauth' or 'none', not {auth!r}")
+        raise typer.Exit(2)
+    auth_mode: Literal["none", "oauth"] | None = "oauth" if auth == "oauth" else "none" if auth == "none" else None
     options = DevOptions(
-        server=chosen, host=host, port=port, aws_endpoint=aws_endpoint, servers_dir=servers_dir.resolve()
+        server=chosen,
+        host=host,
+        port=port,
+        aws_endpoint=aws_endpoint,
+        servers_dir=servers_dir.resolve(),
+        auth=auth_mode,
     )
 
-    def announce(url: str) -> None:
+    def announce(url: str, oauth: LocalOAuth | None) -> None:
         console.print(f"[bold green]MCP server '{chosen}' ready at {url}[/]", highlight=False)
         console.print("  Inspector (UI):  npx @modelcontextprotocol/inspector  → Transport: Streamable HTTP, URL above")
         console.print(
@@ -48,6 +64,13 @@ def dev(
             highlight=False,
         )
         console.print(f"  Claude Code:     claude mcp add --transport http {chosen} {url}", highlight=False)
+        if oauth is not None:
+            console.print("  OAuth:           on; clients are sent to a local sign-in form (emulated user pool)")
+            console.print(
+                f"  Dev sign-in:     username {oauth.username}  password {oauth.password}",
+                highlight=False,
+                soft_wrap=True,
+            )
         console.print("  Stop with Ctrl+C.")
 
     try:

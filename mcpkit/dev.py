@@ -7,10 +7,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from mcpkit import gateway_contract as contract
-from mcpkit.local_aws import EmbeddedAws, endpoint_environment, ensure_table
+from mcpkit.local_aws import EmbeddedAws, LocalOAuth, endpoint_environment, ensure_oauth, ensure_table
 from mcpkit.server_config import ServerFolder, load_server
 
 if TYPE_CHECKING:
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_TABLE = "mcpkit-local"
 LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
+# Only `mcpkit dev` routes the sign-in form; the deployed API has no such route (gateway_contract).
+DEV_LOGIN_ROUTES: tuple[tuple[str, str], ...] = (("GET", "/oauth/dev-login"), ("POST", "/oauth/dev-login"))
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class DevOptions:
     port: int = 8000
     aws_endpoint: str | None = None  # an already-running emulator (another `mcpkit dev`, DynamoDB Local)
     servers_dir: Path = PROJECT_ROOT / "servers"
+    auth: Literal["none", "oauth"] | None = None  # overrides the server's mcpkit.toml
 
 
 def dev_environment(folder: ServerFolder, options: DevOptions, aws_endpoint: str) -> dict[str, str]:
@@ -47,8 +50,8 @@ def dev_environment(folder: ServerFolder, options: DevOptions, aws_endpoint: str
     return env
 
 
-def serve(options: DevOptions, announce: Callable[[str], None]) -> None:
-    """Serve until interrupted; `announce` receives the URL once the server is accepting requests."""
+def serve(options: DevOptions, announce: Callable[[str, LocalOAuth | None], None]) -> None:
+    """Serve until interrupted; `announce` receives the URL (and the dev sign-in) once requests are accepted."""
     import uvicorn
 
     from mcpkit.local_gateway import LambdaInstance, LocalGateway
@@ -59,14 +62,22 @@ def serve(options: DevOptions, announce: Callable[[str], None]) -> None:
     with _aws(options.aws_endpoint) as endpoint:
         ensure_table(LOCAL_TABLE, endpoint)
         os.environ.update(dev_environment(folder, options, endpoint))
+        oauth: LocalOAuth | None = None
+        routes = contract.MCP_ROUTES
+        if (options.auth or folder.config.auth) == "oauth":
+            callback = f"http://{options.host}:{options.port}/oauth/callback"
+            oauth = ensure_oauth(endpoint, options.server, callback)
+            os.environ.update({"MCPKIT_AUTH_MODE": "oauth", **oauth.environment()})
+            routes = routes + contract.OAUTH_ROUTES + DEV_LOGIN_ROUTES
+        elif options.auth == "none":
+            os.environ["MCPKIT_AUTH_MODE"] = "none"
         instance = LambdaInstance()
-        routes = contract.MCP_ROUTES + (contract.OAUTH_ROUTES if folder.config.auth == "oauth" else ())
         gateway = LocalGateway(
             instance,
             routes=routes,
             allowed_origins=json.loads(os.environ["MCPKIT_ALLOWED_ORIGINS"]),
             domain_name=options.host,
-            on_startup=lambda: announce(url),
+            on_startup=lambda: announce(url, oauth),
         )
         uvicorn.run(gateway, host=options.host, port=options.port, log_level="warning", lifespan="on")
 

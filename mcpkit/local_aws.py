@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -16,7 +17,9 @@ FAKE_AWS_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
 }
-EMULATED_SERVICES = ("dynamodb", "cognito_idp", "kms", "secretsmanager", "ssm", "s3")
+# botocore reads `AWS_ENDPOINT_URL_<service id>`: the service *id* ("Cognito Identity Provider"), not the
+# client name ("cognito-idp"), upper-cased with underscores.
+EMULATED_SERVICES = ("dynamodb", "cognito_identity_provider", "kms", "secrets_manager", "ssm", "s3")
 
 
 def endpoint_environment(endpoint: str) -> dict[str, str]:
@@ -72,3 +75,89 @@ def ensure_table(name: str, endpoint: str) -> None:
         BillingMode="PAY_PER_REQUEST",
     )
     client.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
+
+
+@dataclass(frozen=True)
+class LocalOAuth:
+    """The sign-in side of `auth = "oauth"` in the emulator, and the dev user who can sign in."""
+
+    user_pool_id: str
+    client_id: str
+    kms_key_id: str
+    username: str
+    password: str
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "MCPKIT_KMS_KEY_ID": self.kms_key_id,
+            "MCPKIT_COGNITO_USER_POOL_ID": self.user_pool_id,
+            "MCPKIT_COGNITO_CLIENT_ID": self.client_id,
+            # moto serves no managed-login pages; the dev sign-in form replaces them.
+            "MCPKIT_COGNITO_DOMAIN": "",
+            "MCPKIT_DEV_LOGIN": "1",
+        }
+
+
+DEV_USERNAME = "dev@example.com"
+
+
+def ensure_oauth(endpoint: str, name: str, callback_url: str) -> LocalOAuth:
+    """User pool, confidential app client, dev user and RSA signing key, shaped like stacks/constructs/oauth.py.
+
+    Found again by name when they exist (several `mcpkit dev` sharing one emulator share them); the dev
+    user gets a fresh random password on every start.
+    """
+    import secrets
+
+    import boto3
+
+    env = endpoint_environment(endpoint)
+    session = boto3.session.Session(
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+    idp = session.client("cognito-idp", endpoint_url=endpoint)
+    kms = session.client("kms", endpoint_url=endpoint)
+    pool_name = f"mcpkit-local-{name}"
+
+    pool_id = next((p["Id"] for p in idp.list_user_pools(MaxResults=60)["UserPools"] if p["Name"] == pool_name), None)
+    if pool_id is None:
+        pool_id = idp.create_user_pool(
+            PoolName=pool_name, UsernameAttributes=["email"], AutoVerifiedAttributes=["email"]
+        )["UserPool"]["Id"]
+    clients = idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
+    client_id = next((c["ClientId"] for c in clients if c["ClientName"] == "mcpkit"), None)
+    if client_id is None:
+        client_id = idp.create_user_pool_client(
+            UserPoolId=pool_id,
+            ClientName="mcpkit",
+            GenerateSecret=True,
+            AllowedOAuthFlows=["code"],
+            AllowedOAuthFlowsUserPoolClient=True,
+            AllowedOAuthScopes=["openid", "email"],
+            CallbackURLs=[callback_url],
+            SupportedIdentityProviders=["COGNITO"],
+            # The dev sign-in form checks passwords with AdminInitiateAuth; the deployed client has no such flow.
+            ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        )["UserPoolClient"]["ClientId"]
+
+    password = f"{secrets.token_urlsafe(12)}-Aa1"
+    try:
+        idp.admin_get_user(UserPoolId=pool_id, Username=DEV_USERNAME)
+    except idp.exceptions.UserNotFoundException:
+        idp.admin_create_user(
+            UserPoolId=pool_id,
+            Username=DEV_USERNAME,
+            UserAttributes=[{"Name": "email", "Value": DEV_USERNAME}, {"Name": "email_verified", "Value": "true"}],
+            MessageAction="SUPPRESS",
+        )
+    idp.admin_set_user_password(UserPoolId=pool_id, Username=DEV_USERNAME, Password=password, Permanent=True)
+
+    alias = f"alias/{pool_name}"
+    try:
+        key_id = kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"]
+    except kms.exceptions.NotFoundException:
+        key_id = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+    return LocalOAuth(pool_id, client_id, key_id, DEV_USERNAME, password)

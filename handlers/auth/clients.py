@@ -1,0 +1,333 @@
+"""OAuth clients: dynamic registration (RFC 7591), client ID metadata documents, redirect URI rules.
+
+Redirect URIs (decided here, tested in tests/auth):
+- `https://…` with a host: web clients (Claude, ChatGPT, vscode.dev).
+- `http://` only on a loopback host (`localhost`, `127.0.0.1`, `[::1]`): native apps (Claude
+  Code, VS Code, the Inspector). A loopback URI matches on any port (RFC 8252 §7.3), because a
+  native app picks a free port at run time and Claude Code's CIMD document has none.
+- private-use schemes such as `cursor://…` (RFC 8252 §7.1): native apps, Cursor needs them. A
+  scheme a browser would act on itself is refused: `javascript:`, `data:`, `file:`, `blob:`,
+  `about:`, `vbscript:`, `ftp:`, `ws:`, `wss:` and friends.
+- no fragments, no user info. Everything except the loopback port matches exactly.
+
+Client ID metadata documents: a `client_id` that is an https URL is the URL of the client's
+metadata. It is fetched SSRF-safe (every address of the host must be public, the connection goes
+to the checked address, no redirects, 5 s, 64 KB) and cached in the table for min(max-age, 24 h),
+1 h without max-age and never less than 5 min. In local dev mode only, loopback addresses (and
+plain http to them) are allowed, so tests and laptops can serve a document.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from handlers.auth.config import SCOPES_SUPPORTED
+from handlers.auth.errors import OAuthError
+from handlers.auth.state import ClientRecord
+from handlers.auth.tokens import sha256_hex
+
+if TYPE_CHECKING:
+    from handlers.auth.state import OAuthState
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+REFUSED_SCHEMES = frozenset(
+    {"javascript", "data", "file", "blob", "about", "vbscript", "ftp", "ws", "wss", "filesystem", "view-source"}
+)
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
+AUTH_METHODS = ("client_secret_post", "client_secret_basic", "none")
+CIMD_TIMEOUT_SECONDS = 5.0
+CIMD_MAX_BYTES = 64 * 1024
+CIMD_DEFAULT_SECONDS = 3600
+CIMD_MIN_SECONDS = 300
+CIMD_MAX_SECONDS = 24 * 3600
+
+
+def check_redirect_uri(uri: str) -> str:
+    """`uri` if it is an acceptable redirect URI, else ValueError saying why."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError as exc:
+        raise ValueError(f"{uri!r} is not a URI") from exc
+    scheme = parts.scheme.lower()
+    if not scheme or not _SCHEME.fullmatch(scheme):
+        raise ValueError(f"{uri!r} is not an absolute URI")
+    if parts.fragment or "#" in uri:
+        raise ValueError(f"{uri!r}: a redirect URI must not contain a fragment")
+    if "@" in parts.netloc:
+        raise ValueError(f"{uri!r}: a redirect URI must not contain user info")
+    if scheme == "https":
+        if not parts.hostname:
+            raise ValueError(f"{uri!r} has no host")
+        return uri
+    if scheme == "http":
+        if (parts.hostname or "").lower() in LOOPBACK_HOSTS:
+            return uri
+        raise ValueError(f"{uri!r}: plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])")
+    if scheme in REFUSED_SCHEMES:
+        raise ValueError(f"{uri!r}: the {scheme}: scheme cannot be a redirect URI")
+    return uri  # RFC 8252 §7.1 private-use scheme of a native app
+
+
+def _is_loopback_http(parts: Any) -> bool:
+    return parts.scheme.lower() == "http" and (parts.hostname or "").lower() in LOOPBACK_HOSTS
+
+
+def redirect_uri_matches(registered: str, presented: str) -> bool:
+    if registered == presented:
+        return True
+    a, b = urlsplit(registered), urlsplit(presented)
+    if not (_is_loopback_http(a) and _is_loopback_http(b)):
+        return False
+    # RFC 8252 §7.3: any port on loopback; everything else exact.
+    return (a.hostname or "").lower() == (b.hostname or "").lower() and (a.path, a.query) == (b.path, b.query)
+
+
+class RegistrationRequest(BaseModel):
+    """RFC 7591 §2 client metadata; unknown fields are ignored (§3.2.1 allows it)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    redirect_uris: Annotated[list[str], Field(min_length=1, max_length=20)]
+    token_endpoint_auth_method: Literal["client_secret_post", "client_secret_basic", "none"] = "client_secret_basic"  # noqa: S105 - RFC 7591 §2 default, a method name
+    grant_types: list[str] = Field(default_factory=lambda: ["authorization_code"])
+    response_types: list[str] = Field(default_factory=lambda: ["code"])
+    client_name: Annotated[str, Field(max_length=200)] | None = None
+    client_uri: Annotated[str, Field(max_length=2000)] | None = None
+    logo_uri: Annotated[str, Field(max_length=2000)] | None = None
+    scope: Annotated[str, Field(max_length=1000)] | None = None
+    contacts: list[str] | None = None
+    software_id: Annotated[str, Field(max_length=200)] | None = None
+    software_version: Annotated[str, Field(max_length=100)] | None = None
+
+    @field_validator("redirect_uris")
+    @classmethod
+    def _redirects(cls, uris: list[str]) -> list[str]:
+        return [check_redirect_uri(u) for u in uris]
+
+    @field_validator("grant_types")
+    @classmethod
+    def _grants(cls, grants: list[str]) -> list[str]:
+        unsupported = set(grants) - {"authorization_code", "refresh_token"}
+        if unsupported:
+            raise ValueError(f"unsupported grant types {sorted(unsupported)}; use authorization_code, refresh_token")
+        return grants
+
+    @field_validator("response_types")
+    @classmethod
+    def _responses(cls, types: list[str]) -> list[str]:
+        if set(types) - {"code"}:
+            raise ValueError("only the 'code' response type is supported")
+        return types
+
+
+@dataclass(frozen=True)
+class Client:
+    """A client as the authorize and token endpoints see it, registered or described by a document."""
+
+    client_id: str
+    redirect_uris: tuple[str, ...]
+    auth_method: str
+    secret_hash: str | None
+    record: ClientRecord | None = None  # None for metadata-document clients
+
+    def allows_redirect(self, uri: str) -> bool:
+        return any(redirect_uri_matches(r, uri) for r in self.redirect_uris)
+
+    def secret_matches(self, secret: str | None) -> bool:
+        if self.secret_hash is None:
+            return True
+        return secret is not None and secrets.compare_digest(sha256_hex(secret), self.secret_hash)
+
+
+def register(
+    state: OAuthState, request: RegistrationRequest, idle_seconds: int, registration_uri: str
+) -> dict[str, Any]:
+    """Store a new client and return the RFC 7591 §3.2.1 response (secrets appear here once, never again)."""
+    client_id = f"mcp-{secrets.token_urlsafe(18)}"
+    public = request.token_endpoint_auth_method == "none"  # noqa: S105 - a method name
+    secret = None if public else secrets.token_urlsafe(32)
+    registration_token = secrets.token_urlsafe(32)
+    now = int(time.time())
+    metadata = request.model_dump(exclude_none=True)
+    if "scope" in metadata:
+        granted = [s for s in str(metadata["scope"]).split() if s in SCOPES_SUPPORTED]
+        metadata["scope"] = " ".join(granted or SCOPES_SUPPORTED)
+    record = ClientRecord(
+        client_id=client_id,
+        secret_hash=sha256_hex(secret) if secret else None,
+        registration_token_hash=sha256_hex(registration_token),
+        issued_at=now,
+        metadata=metadata,
+        touched_at=now,
+    )
+    state.put_client(record, idle_seconds)
+    response = registration_view(record, registration_uri)
+    response["registration_access_token"] = registration_token
+    if secret is not None:
+        response["client_secret"] = secret
+        response["client_secret_expires_at"] = 0
+    return response
+
+
+def registration_view(record: ClientRecord, registration_uri: str) -> dict[str, Any]:
+    return {
+        "client_id": record.client_id,
+        "client_id_issued_at": record.issued_at,
+        "registration_client_uri": f"{registration_uri}/{record.client_id}",
+        **record.metadata,
+    }
+
+
+def from_record(record: ClientRecord) -> Client:
+    return Client(record.client_id, tuple(record.redirect_uris), record.auth_method, record.secret_hash, record)
+
+
+class ClientMetadataError(Exception):
+    """A client ID metadata document cannot be used; the message is safe to show."""
+
+
+def is_metadata_url(client_id: str) -> bool:
+    return client_id.startswith(("https://", "http://"))
+
+
+class ClientResolver:
+    def __init__(self, state: OAuthState, idle_seconds: int, *, allow_loopback_documents: bool) -> None:
+        self._state = state
+        self._idle = idle_seconds
+        self._allow_loopback = allow_loopback_documents
+
+    async def resolve(self, client_id: str) -> Client | None:
+        """The client, or None if unknown; ClientMetadataError for an unusable metadata document."""
+        if not client_id or len(client_id) > 2000:
+            return None
+        if is_metadata_url(client_id):
+            return await self._from_document(client_id)
+        record = self._state.get_client(client_id)
+        if record is None:
+            return None
+        self._state.touch_client(record, self._idle)
+        return from_record(record)
+
+    async def _from_document(self, url: str) -> Client:
+        document = self._state.get_cimd(url)
+        if document is None:
+            text, lifetime = await fetch_client_metadata(url, allow_loopback=self._allow_loopback)
+            document = _parse_document(url, text)
+            self._state.put_cimd(url, json.dumps(document), lifetime)
+        return Client(url, tuple(document["redirect_uris"]), "none", None)
+
+
+def _parse_document(url: str, text: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise ClientMetadataError("the client metadata document is not JSON") from exc
+    if not isinstance(document, dict):
+        raise ClientMetadataError("the client metadata document is not a JSON object")
+    if document.get("client_id") != url:
+        raise ClientMetadataError("the document's client_id is not the URL it was fetched from")
+    method = document.get("token_endpoint_auth_method", "none")
+    if method != "none":
+        raise ClientMetadataError(f"token_endpoint_auth_method {method!r} is not supported for metadata documents")
+    try:
+        uris = RegistrationRequest.model_validate(
+            {"redirect_uris": document.get("redirect_uris"), "token_endpoint_auth_method": "none"}
+        ).redirect_uris
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]) for e in exc.errors())
+        raise ClientMetadataError(f"the document's redirect_uris are not usable: {problems}") from exc
+    return {"client_id": url, "redirect_uris": uris, "client_name": str(document.get("client_name", ""))[:200]}
+
+
+def _address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_loopback: bool) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if allow_loopback and address.is_loopback:
+        return True
+    return address.is_global and not address.is_multicast
+
+
+async def fetch_client_metadata(url: str, *, allow_loopback: bool) -> tuple[bytes, int]:
+    """GET the document at `url` without letting `url` reach anything internal; (body, cache lifetime)."""
+    import anyio
+    import httpx2
+
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.username or parts.password or parts.fragment:
+        raise ClientMetadataError("a client ID URL must not contain user info or a fragment")
+    if parts.path in {"", "/"}:
+        raise ClientMetadataError("a client ID URL must have a path")
+    if parts.scheme != "https" and not (allow_loopback and parts.scheme == "http" and host in LOOPBACK_HOSTS):
+        raise ClientMetadataError("a client ID URL must use https")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise ClientMetadataError("the client ID URL has an invalid port") from exc
+    try:
+        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ClientMetadataError(f"cannot resolve {host}") from exc
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    if not addresses or not all(_address_allowed(a, allow_loopback) for a in addresses):
+        raise ClientMetadataError(f"{host} resolves to an address this server does not fetch from")
+    # Connect to the address just checked (a second lookup could answer differently: DNS rebinding);
+    # Host and TLS SNI/certificate checks still use the name.
+    target = addresses[0]
+    literal = f"[{target}]" if target.version == 6 else str(target)
+    connect_url = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path, parts.query, ""))
+    body = bytearray()
+    try:
+        with anyio.fail_after(CIMD_TIMEOUT_SECONDS):
+            async with (
+                httpx2.AsyncClient(timeout=CIMD_TIMEOUT_SECONDS, follow_redirects=False, trust_env=False) as http,
+                http.stream(
+                    "GET",
+                    connect_url,
+                    headers={"Host": parts.netloc.lower(), "Accept": "application/json"},
+                    extensions={"sni_hostname": host},
+                ) as response,
+            ):
+                if response.status_code != 200:
+                    raise ClientMetadataError(f"fetching the client metadata document answered {response.status_code}")
+                async for chunk in response.aiter_bytes():
+                    body.extend(chunk)
+                    if len(body) > CIMD_MAX_BYTES:
+                        raise ClientMetadataError(f"the client metadata document is larger than {CIMD_MAX_BYTES} bytes")
+                cache_control = response.headers.get("cache-control", "")
+    except TimeoutError as exc:
+        raise ClientMetadataError("fetching the client metadata document timed out") from exc
+    except httpx2.HTTPError as exc:
+        raise ClientMetadataError(f"cannot fetch the client metadata document ({type(exc).__name__})") from exc
+    return bytes(body), _lifetime(cache_control)
+
+
+def _lifetime(cache_control: str) -> int:
+    found = re.search(r"max-age=(\d+)", cache_control)
+    if found is None:
+        return CIMD_DEFAULT_SECONDS
+    return max(CIMD_MIN_SECONDS, min(int(found.group(1)), CIMD_MAX_SECONDS))
+
+
+def unknown_scope_filter(requested: str | None) -> tuple[str, ...] | None:
+    """The granted scopes: the supported subset of `requested` (all when omitted); None if nothing is left."""
+    if requested is None or not requested.strip():
+        return SCOPES_SUPPORTED
+    granted = tuple(s for s in SCOPES_SUPPORTED if s in requested.split())
+    return granted or None
+
+
+def registration_error(exc: ValidationError) -> OAuthError:
+    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
+    error = "invalid_redirect_uri" if any(e["loc"][:1] == ("redirect_uris",) for e in exc.errors()) else None
+    return OAuthError(error or "invalid_client_metadata", problems)

@@ -1,0 +1,462 @@
+"""The authorization server's endpoints (RFC 8414, 7591, 6749 + PKCE, 9207, 7009) and the PRM documents."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import html
+import logging
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from pydantic import ValidationError
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from handlers.auth import clients
+from handlers.auth.config import CODE_SECONDS, SCOPES_SUPPORTED, TRANSACTION_SECONDS, OAuthConfig
+from handlers.auth.errors import NO_STORE, OAuthError, error_page, invalid_client, oauth_json
+from handlers.auth.resource import BearerGate, protected_resource_metadata
+from handlers.auth.state import CodeRecord, Grant, OAuthState, Transaction
+from handlers.auth.tokens import TokenSigner, pkce_challenge, sha256_hex
+from handlers.auth.upstream import CognitoUpstream, Identity, UpstreamError, new_verifier
+from handlers.auth.urls import ServerUrls, UnknownOriginError, server_urls
+from handlers.store import StoreUnavailableError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from starlette.requests import Request
+
+    from handlers.settings import Settings
+    from handlers.store import Table
+
+logger = logging.getLogger("handlers.auth")
+MAX_FORM_BYTES = 64 * 1024
+# RFC 7636 §4.1: 43-128 characters of [A-Z a-z 0-9 - . _ ~]; a challenge (S256) is always 43.
+_VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
+_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+DEV_LOGIN_PATH = "/oauth/dev-login"
+
+Endpoint = Callable[["Request"], "Awaitable[Response]"]
+
+
+def _guarded(endpoint: Endpoint) -> Endpoint:
+    """Store outages become 503 + Retry-After; a request without an API Gateway context a 400."""
+
+    async def run(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except OAuthError as exc:
+            return exc.response()
+        except StoreUnavailableError:
+            logger.warning("table unavailable during %s", request.url.path)
+            return oauth_json(
+                {"error": "temporarily_unavailable", "error_description": "Storage is unavailable; retry shortly."},
+                503,
+                {"Retry-After": "1"},
+            )
+        except UnknownOriginError:
+            return oauth_json({"error": "invalid_request", "error_description": "Unknown origin."}, 400)
+
+    return run
+
+
+async def _form(request: Request) -> dict[str, str]:
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
+        raise OAuthError("invalid_request", "Send the parameters as application/x-www-form-urlencoded.")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise OAuthError("invalid_request", "The request body is too large.")
+    pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            raise OAuthError("invalid_request", f"The parameter {name!r} was sent more than once.")
+        form[name] = value
+    return form
+
+
+def _with_query(uri: str, params: dict[str, str]) -> str:
+    parts = urlsplit(uri)
+    query = "&".join(q for q in (parts.query, urlencode(params)) if q)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+class OAuthServer:
+    """Everything `auth = "oauth"` adds to the app; one per instance."""
+
+    def __init__(self, config: OAuthConfig, table: Table) -> None:
+        self.config = config
+        self.state = OAuthState(table)
+        self.signer = TokenSigner(config.kms_key_id)
+        self.upstream = CognitoUpstream(config)
+        self.gate = BearerGate(self.signer)
+        self.clients = clients.ClientResolver(
+            self.state, config.client_idle_seconds, allow_loopback_documents=config.dev_mode
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, table: Table) -> OAuthServer:
+        return cls(OAuthConfig.from_settings(settings), table)
+
+    def reset(self) -> None:
+        self.signer.reset()
+        self.upstream.reset()
+
+    def routes(self) -> list[Route]:
+        g = _guarded
+        return [
+            Route("/.well-known/oauth-protected-resource", g(self.prm), methods=["GET"]),
+            Route("/.well-known/oauth-protected-resource/{rest:path}", g(self.prm), methods=["GET"]),
+            Route("/.well-known/oauth-authorization-server", g(self.metadata), methods=["GET"]),
+            Route("/.well-known/openid-configuration", g(self.openid_configuration), methods=["GET"]),
+            Route("/oauth/jwks.json", g(self.jwks), methods=["GET"]),
+            Route("/oauth/register", g(self.register), methods=["POST"]),
+            Route("/oauth/register/{client_id}", g(self.registration), methods=["GET", "DELETE"]),
+            Route("/oauth/authorize", g(self.authorize), methods=["GET"]),
+            Route("/oauth/callback", g(self.callback), methods=["GET"]),
+            Route("/oauth/token", g(self.token), methods=["POST"]),
+            Route("/oauth/revoke", g(self.revoke), methods=["POST"]),
+            Route(DEV_LOGIN_PATH, g(self.dev_login), methods=["GET", "POST"]),
+        ]
+
+    # -- discovery -------------------------------------------------------------------------
+    async def prm(self, request: Request) -> Response:
+        rest = request.path_params.get("rest")
+        if rest is not None and rest.strip("/") != "mcp":
+            return oauth_json({"error": "not_found", "error_description": "No protected resource at that path."}, 404)
+        return oauth_json(
+            protected_resource_metadata(server_urls(request.scope)), headers={"Cache-Control": "max-age=300"}
+        )
+
+    def _metadata(self, urls: ServerUrls) -> dict[str, Any]:
+        return {
+            "issuer": urls.issuer,
+            "authorization_endpoint": urls.path("/oauth/authorize"),
+            "token_endpoint": urls.path("/oauth/token"),
+            "registration_endpoint": urls.path("/oauth/register"),
+            "revocation_endpoint": urls.path("/oauth/revoke"),
+            "jwks_uri": urls.path("/oauth/jwks.json"),
+            "scopes_supported": list(SCOPES_SUPPORTED),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_methods_supported": list(clients.AUTH_METHODS),
+            "revocation_endpoint_auth_methods_supported": list(clients.AUTH_METHODS),
+            "code_challenge_methods_supported": ["S256"],
+            # Claude uses CIMD only when both this and "none" above are present (clients.md).
+            "client_id_metadata_document_supported": True,
+            "authorization_response_iss_parameter_supported": True,
+        }
+
+    async def metadata(self, request: Request) -> Response:
+        return oauth_json(self._metadata(server_urls(request.scope)), headers={"Cache-Control": "max-age=300"})
+
+    async def openid_configuration(self, request: Request) -> Response:
+        document = {
+            **self._metadata(server_urls(request.scope)),
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        }
+        return oauth_json(document, headers={"Cache-Control": "max-age=300"})
+
+    async def jwks(self, request: Request) -> Response:
+        return oauth_json(self.signer.jwks(), headers={"Cache-Control": "max-age=3600"})
+
+    # -- dynamic client registration -------------------------------------------------------
+    async def register(self, request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            raise OAuthError("invalid_client_metadata", "The registration request is too large.")
+        try:
+            parsed = clients.RegistrationRequest.model_validate_json(body or b"{}")
+        except ValidationError as exc:
+            raise clients.registration_error(exc) from exc
+        urls = server_urls(request.scope)
+        response = clients.register(self.state, parsed, self.config.client_idle_seconds, urls.path("/oauth/register"))
+        logger.info("registered client %s", response["client_id"])
+        return oauth_json(response, 201)
+
+    async def registration(self, request: Request) -> Response:
+        """RFC 7592 read/delete with the registration access token."""
+        client_id = request.path_params["client_id"]
+        record = self.state.get_client(client_id)
+        kind, _, token = request.headers.get("authorization", "").partition(" ")
+        if (
+            record is None
+            or kind.lower() != "bearer"
+            or not hmac.compare_digest(sha256_hex(token.strip()), record.registration_token_hash)
+        ):
+            # The same answer for unknown clients and wrong tokens: no probing for client ids.
+            raise OAuthError(
+                "invalid_token",
+                "Unknown client or wrong registration access token.",
+                401,
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        if request.method == "DELETE":
+            self.state.delete_client(client_id)
+            return Response(status_code=204, headers=NO_STORE)
+        return oauth_json(clients.registration_view(record, server_urls(request.scope).path("/oauth/register")))
+
+    # -- authorization ---------------------------------------------------------------------
+    async def authorize(self, request: Request) -> Response:
+        urls = server_urls(request.scope)
+        params = request.query_params
+        for name in ("client_id", "redirect_uri", "state", "code_challenge", "response_type", "scope", "resource"):
+            if len(params.getlist(name)) > 1:
+                return error_page("Invalid request", f"The parameter {name!r} was sent more than once.")
+        client_id = params.get("client_id", "")
+        try:
+            client = await self.clients.resolve(client_id)
+        except clients.ClientMetadataError as exc:
+            return error_page("Unknown application", f"The application's metadata document cannot be used: {exc}.")
+        if client is None:
+            return error_page("Unknown application", "This application is not registered with this server (any more).")
+        redirect_uri = params.get("redirect_uri")
+        if redirect_uri is None and len(client.redirect_uris) == 1:
+            redirect_uri = client.redirect_uris[0]
+        if redirect_uri is None or not client.allows_redirect(redirect_uri):
+            return error_page("Invalid redirect", "The redirect URI is not one this application registered.")
+
+        client_state = params.get("state")
+
+        def fail(error: str, description: str) -> Response:
+            query = {"error": error, "error_description": description, "iss": urls.issuer}
+            if client_state is not None:
+                query["state"] = client_state
+            return RedirectResponse(_with_query(redirect_uri, query), 302, headers=NO_STORE)
+
+        if params.get("response_type") != "code":
+            return fail("unsupported_response_type", "Only response_type=code is supported.")
+        challenge = params.get("code_challenge", "")
+        if not challenge:
+            return fail("invalid_request", "PKCE is required: send code_challenge with code_challenge_method=S256.")
+        if params.get("code_challenge_method", "plain") != "S256" or not _CHALLENGE.fullmatch(challenge):
+            return fail("invalid_request", "Only the S256 code challenge method is supported.")
+        resource = params.get("resource")
+        if resource is not None and resource.rstrip("/") != urls.resource:
+            return fail("invalid_target", f"This server is the resource {urls.resource}.")
+        scopes = clients.unknown_scope_filter(params.get("scope"))
+        if scopes is None:
+            return fail("invalid_scope", f"Supported scopes: {' '.join(SCOPES_SUPPORTED)}.")
+
+        verifier, upstream_challenge = new_verifier()
+        transaction = Transaction(
+            client_id=client.client_id,
+            redirect_uri=redirect_uri,
+            code_challenge=challenge,
+            scopes=scopes,
+            resource=urls.resource,
+            client_state=client_state,
+            upstream_verifier=verifier,
+        )
+        txn = self.state.put_transaction(transaction, TRANSACTION_SECONDS)
+        if self.config.dev_mode:
+            target = f"{urls.path(DEV_LOGIN_PATH)}?{urlencode({'txn': txn})}"
+        else:
+            target = self.upstream.authorize_url(
+                callback=urls.path("/oauth/callback"), state=txn, challenge=upstream_challenge
+            )
+        return RedirectResponse(target, 302, headers=NO_STORE)
+
+    def _finish(self, urls: ServerUrls, transaction: Transaction, identity: Identity) -> Response:
+        """Hand the client its own one-time code, with `state` and `iss` (RFC 9207)."""
+        record = CodeRecord(
+            client_id=transaction.client_id,
+            subject=identity.subject,
+            email=identity.email,
+            scopes=transaction.scopes,
+            resource=transaction.resource,
+            redirect_uri=transaction.redirect_uri,
+            code_challenge=transaction.code_challenge,
+        )
+        code = self.state.put_code(record, CODE_SECONDS)
+        query = {"code": code, "iss": urls.issuer}
+        if transaction.client_state is not None:
+            query["state"] = transaction.client_state
+        return RedirectResponse(_with_query(transaction.redirect_uri, query), 302, headers=NO_STORE)
+
+    def _back_to_client(self, urls: ServerUrls, transaction: Transaction, error: str, description: str) -> Response:
+        query = {"error": error, "error_description": description, "iss": urls.issuer}
+        if transaction.client_state is not None:
+            query["state"] = transaction.client_state
+        return RedirectResponse(_with_query(transaction.redirect_uri, query), 302, headers=NO_STORE)
+
+    async def callback(self, request: Request) -> Response:
+        urls = server_urls(request.scope)
+        state = request.query_params.get("state", "")
+        transaction = self.state.take_transaction(state) if state else None
+        if transaction is None:
+            return error_page("Sign-in expired", "This sign-in is unknown or took longer than 10 minutes.")
+        if "error" in request.query_params or "code" not in request.query_params:
+            return self._back_to_client(urls, transaction, "access_denied", "Sign-in was cancelled or refused.")
+        try:
+            identity = await self.upstream.exchange(
+                code=request.query_params["code"],
+                verifier=transaction.upstream_verifier,
+                callback=urls.path("/oauth/callback"),
+            )
+        except UpstreamError as exc:
+            logger.warning("upstream sign-in failed: %s", exc)
+            return self._back_to_client(
+                urls, transaction, "server_error", "Signing in with the identity service failed."
+            )
+        return self._finish(urls, transaction, identity)
+
+    async def dev_login(self, request: Request) -> Response:
+        """`mcpkit dev` only: a plain form stands in for Cognito's managed login, which moto lacks."""
+        if not self.config.dev_mode:
+            return oauth_json({"error": "not_found", "error_description": "Not found."}, 404)
+        urls = server_urls(request.scope)
+        if request.method == "GET":
+            txn = request.query_params.get("txn", "")
+            if not txn or self.state.get_transaction(txn) is None:
+                return error_page("Sign-in expired", "This sign-in is unknown or took longer than 10 minutes.")
+            return _login_form(txn)
+        try:
+            form = await _form(request)
+        except OAuthError as exc:
+            return error_page("Invalid request", exc.description)
+        txn = form.get("txn", "")
+        if not txn or self.state.get_transaction(txn) is None:
+            return error_page("Sign-in expired", "This sign-in is unknown or took longer than 10 minutes.")
+        identity = self.upstream.password_sign_in(form.get("username", ""), form.get("password", ""))
+        if identity is None:
+            return _login_form(txn, "Wrong username or password.", status=401)
+        transaction = self.state.take_transaction(txn)
+        if transaction is None:
+            return error_page("Sign-in expired", "This sign-in was already completed.")
+        response = self._finish(urls, transaction, identity)
+        # A form POST answered with 303 makes the browser GET the client's redirect URI.
+        response.status_code = 303
+        return response
+
+    # -- token -----------------------------------------------------------------------------
+    async def _authenticate_client(self, request: Request, form: dict[str, str]) -> clients.Client:
+        client_id, secret = form.get("client_id"), form.get("client_secret")
+        authorization = request.headers.get("authorization", "")
+        if authorization.lower().startswith("basic "):
+            try:
+                decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
+            except ValueError as exc:
+                raise invalid_client("Malformed Basic client credentials.") from exc
+            basic_id, _, basic_secret = decoded.partition(":")
+            if client_id is not None and client_id != unquote(basic_id):
+                raise OAuthError("invalid_request", "client_id differs between the header and the body.")
+            client_id, secret = unquote(basic_id), unquote(basic_secret)
+        if not client_id:
+            raise invalid_client("client_id is missing.")
+        try:
+            client = await self.clients.resolve(client_id)
+        except clients.ClientMetadataError as exc:
+            raise invalid_client(f"The client metadata document cannot be used: {exc}.") from exc
+        if client is None:
+            raise invalid_client("Unknown client; register again.")
+        if not client.secret_matches(secret):
+            raise invalid_client("Client authentication failed.")
+        return client
+
+    async def token(self, request: Request) -> Response:
+        urls = server_urls(request.scope)
+        form = await _form(request)
+        client = await self._authenticate_client(request, form)
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            grant = self._redeem_code(form, client, urls)
+            refresh = self.state.start_family(
+                grant, self.config.refresh_token_seconds, self.config.refresh_family_max_seconds
+            )
+        elif grant_type == "refresh_token":
+            grant, refresh = self._rotate(form, client, urls)
+        else:
+            raise OAuthError("unsupported_grant_type", "Use authorization_code or refresh_token.")
+        access = self.signer.issue(
+            issuer=urls.issuer,
+            audience=grant.resource,
+            subject=grant.subject,
+            email=grant.email,
+            client_id=client.client_id,
+            scopes=grant.scopes,
+            lifetime=self.config.access_token_seconds,
+        )
+        return oauth_json(
+            {
+                "access_token": access,
+                "token_type": "Bearer",
+                "expires_in": self.config.access_token_seconds,
+                "refresh_token": refresh,
+                "scope": " ".join(grant.scopes),
+            }
+        )
+
+    def _redeem_code(self, form: dict[str, str], client: clients.Client, urls: ServerUrls) -> Grant:
+        code, verifier = form.get("code"), form.get("code_verifier")
+        if not code:
+            raise OAuthError("invalid_request", "code is missing.")
+        if not verifier:
+            raise OAuthError("invalid_request", "code_verifier is missing (PKCE is required).")
+        # Consumed before any check: a code is tried once, whatever the outcome (RFC 6749 §4.1.2).
+        record = self.state.take_code(code)
+        if record is None or record.client_id != client.client_id:
+            raise OAuthError("invalid_grant", "The authorization code is invalid, expired or already used.")
+        redirect_uri = form.get("redirect_uri")
+        if redirect_uri is not None and redirect_uri != record.redirect_uri:
+            raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request's.")
+        if not _VERIFIER.fullmatch(verifier) or not hmac.compare_digest(
+            pkce_challenge(verifier), record.code_challenge
+        ):
+            raise OAuthError("invalid_grant", "The code_verifier does not match the code_challenge.")
+        resource = form.get("resource")
+        if resource is not None and resource.rstrip("/") != record.resource:
+            raise OAuthError("invalid_target", f"This code was issued for {record.resource}.")
+        return Grant(**record.model_dump(include=set(Grant.model_fields)))
+
+    def _rotate(self, form: dict[str, str], client: clients.Client, urls: ServerUrls) -> tuple[Grant, str]:
+        token = form.get("refresh_token")
+        if not token:
+            raise OAuthError("invalid_request", "refresh_token is missing.")
+        rotated = self.state.rotate(token, client.client_id, self.config.refresh_token_seconds)
+        if rotated is None:
+            raise OAuthError("invalid_grant", "The refresh token is invalid, expired, revoked or already used.")
+        family, successor = rotated
+        grant = Grant(**family.model_dump(include=set(Grant.model_fields)))
+        resource = form.get("resource")
+        if resource is not None and resource.rstrip("/") != grant.resource:
+            raise OAuthError("invalid_target", f"This grant is for {grant.resource}.")
+        requested = form.get("scope")
+        if requested is not None:
+            narrowed = tuple(s for s in grant.scopes if s in requested.split())
+            if set(requested.split()) - set(grant.scopes) or not narrowed:
+                raise OAuthError("invalid_scope", "A refresh cannot widen the granted scope.")
+            grant = grant.model_copy(update={"scopes": narrowed})
+        return grant, successor
+
+    async def revoke(self, request: Request) -> Response:
+        """RFC 7009: refresh tokens end their whole family; access tokens simply expire (15 min)."""
+        form = await _form(request)
+        client = await self._authenticate_client(request, form)
+        token = form.get("token")
+        if not token:
+            raise OAuthError("invalid_request", "token is missing.")
+        found = self.state.family_of(token)
+        if found is not None and found[1].client_id == client.client_id:
+            self.state.revoke_family(found[0])
+        return Response(status_code=200, headers=NO_STORE)
+
+
+def _login_form(txn: str, message: str | None = None, status: int = 200) -> HTMLResponse:
+    notice = f'<p role="alert" id="error">{html.escape(message)}</p>' if message else ""
+    page = (
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Sign in (local development)</title></head>"
+        "<body><h1>Sign in</h1><p>Local development sign-in: the user pool is emulated.</p>"
+        f'{notice}<form method="post" action="{DEV_LOGIN_PATH}">'
+        f'<input type="hidden" name="txn" value="{html.escape(txn)}">'
+        '<label>Username <input name="username" autocomplete="username" required></label>'
+        '<label>Password <input name="password" type="password" autocomplete="current-password" required></label>'
+        '<button type="submit" id="sign-in">Sign in</button></form></body></html>'
+    )
+    return HTMLResponse(page, status_code=status, headers=NO_STORE)

@@ -1,0 +1,279 @@
+"""The OAuth state in the single table (keys in ARCHITECTURE.md); secrets only as SHA-256 hashes.
+
+moto and DynamoDB's own TTL sweep both leave expired items in place for a while, so every read
+and every consuming write checks `ttl > now` itself. Single-use items (codes, transactions) are
+consumed with one conditional DeleteItem that returns the old item: two concurrent redemptions
+cannot both succeed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from handlers.auth.tokens import sha256_hex
+from handlers.store import ConditionFailedError
+
+if TYPE_CHECKING:
+    from handlers.store import Table
+
+_ONE_DAY = 24 * 3600
+M = TypeVar("M", bound=BaseModel)
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class ClientRecord(_Record):
+    client_id: str
+    # None for public clients (token_endpoint_auth_method "none").
+    secret_hash: str | None
+    registration_token_hash: str
+    issued_at: int
+    metadata: dict[str, Any]
+    touched_at: int
+
+    @property
+    def redirect_uris(self) -> list[str]:
+        return list(self.metadata.get("redirect_uris", []))
+
+    @property
+    def auth_method(self) -> str:
+        return str(self.metadata.get("token_endpoint_auth_method", "none"))
+
+
+class Transaction(_Record):
+    """An authorization request waiting for the person to sign in upstream."""
+
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    scopes: tuple[str, ...]
+    resource: str
+    client_state: str | None
+    # The upstream PKCE verifier: only useful with Cognito's code, and the item lives 10 minutes.
+    upstream_verifier: str
+
+
+class Grant(_Record):
+    """What an authorization code or a refresh-token family stands for."""
+
+    client_id: str
+    subject: str
+    email: str | None
+    scopes: tuple[str, ...]
+    resource: str
+
+
+class CodeRecord(Grant):
+    redirect_uri: str
+    code_challenge: str
+
+
+class FamilyRecord(Grant):
+    created_at: int
+
+
+def _key(pk: str, sk: str = "META") -> dict[str, dict[str, str]]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+class OAuthState:
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    # -- generic helpers -------------------------------------------------------------------
+    def _put(self, pk: str, record: BaseModel, ttl: int, sk: str = "META", *, new: bool = True) -> None:
+        item = {**_key(pk, sk), "data": {"S": record.model_dump_json()}, "ttl": {"N": str(ttl)}}
+        condition = {"ConditionExpression": "attribute_not_exists(pk)"} if new else {}
+        self._table.call("put_item", Item=item, **condition)
+
+    def _get(self, pk: str, model: type[M], sk: str = "META") -> tuple[M, int] | None:
+        item = self._table.call("get_item", Key=_key(pk, sk), ConsistentRead=True).get("Item")
+        if item is None or int(item["ttl"]["N"]) <= _now():
+            return None
+        return model.model_validate_json(item["data"]["S"]), int(item["ttl"]["N"])
+
+    def _take(self, pk: str, model: type[M]) -> M | None:
+        try:
+            result = self._table.call(
+                "delete_item",
+                Key=_key(pk),
+                ConditionExpression="attribute_exists(pk) AND #ttl > :now",
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues={":now": {"N": str(_now())}},
+                ReturnValues="ALL_OLD",
+            )
+        except ConditionFailedError:
+            return None
+        return model.model_validate_json(result["Attributes"]["data"]["S"])
+
+    # -- registered clients (DCR) ----------------------------------------------------------
+    def put_client(self, record: ClientRecord, idle_seconds: int) -> None:
+        self._put(f"CLIENT#{record.client_id}", record, record.touched_at + idle_seconds)
+
+    def get_client(self, client_id: str) -> ClientRecord | None:
+        found = self._get(f"CLIENT#{client_id}", ClientRecord)
+        return found[0] if found else None
+
+    def touch_client(self, record: ClientRecord, idle_seconds: int) -> None:
+        """Push the idle expiry out, at most once a day per client: keeps writes off the hot path."""
+        now = _now()
+        if now - record.touched_at < _ONE_DAY:
+            return
+        updated = record.model_copy(update={"touched_at": now})
+        # A client deleted meanwhile fails the condition: nothing to keep alive then.
+        with contextlib.suppress(ConditionFailedError):
+            self._table.call(
+                "update_item",
+                Key=_key(f"CLIENT#{record.client_id}"),
+                UpdateExpression="SET #data = :data, #ttl = :ttl",
+                ConditionExpression="attribute_exists(pk) AND #ttl > :now",
+                ExpressionAttributeNames={"#data": "data", "#ttl": "ttl"},
+                ExpressionAttributeValues={
+                    ":data": {"S": updated.model_dump_json()},
+                    ":ttl": {"N": str(now + idle_seconds)},
+                    ":now": {"N": str(now)},
+                },
+            )
+
+    def delete_client(self, client_id: str) -> None:
+        self._table.call("delete_item", Key=_key(f"CLIENT#{client_id}"))
+
+    # -- client ID metadata documents ------------------------------------------------------
+    def get_cimd(self, url: str) -> dict[str, Any] | None:
+        item = self._table.call("get_item", Key=_key(f"CIMD#{sha256_hex(url)}", "DOC")).get("Item")
+        if item is None or int(item["ttl"]["N"]) <= _now():
+            return None
+        import json
+
+        document: dict[str, Any] = json.loads(item["data"]["S"])
+        return document
+
+    def put_cimd(self, url: str, document_json: str, lifetime: int) -> None:
+        item = {
+            **_key(f"CIMD#{sha256_hex(url)}", "DOC"),
+            "data": {"S": document_json},
+            "ttl": {"N": str(_now() + lifetime)},
+        }
+        self._table.call("put_item", Item=item)
+
+    # -- authorization transactions --------------------------------------------------------
+    def put_transaction(self, transaction: Transaction, lifetime: int) -> str:
+        state = secrets.token_urlsafe(32)
+        self._put(f"TXN#{state}", transaction, _now() + lifetime)
+        return state
+
+    def get_transaction(self, state: str) -> Transaction | None:
+        found = self._get(f"TXN#{state}", Transaction)
+        return found[0] if found else None
+
+    def take_transaction(self, state: str) -> Transaction | None:
+        return self._take(f"TXN#{state}", Transaction)
+
+    # -- authorization codes ---------------------------------------------------------------
+    def put_code(self, record: CodeRecord, lifetime: int) -> str:
+        code = secrets.token_urlsafe(32)
+        self._put(f"CODE#{sha256_hex(code)}", record, _now() + lifetime)
+        return code
+
+    def take_code(self, code: str) -> CodeRecord | None:
+        return self._take(f"CODE#{sha256_hex(code)}", CodeRecord)
+
+    # -- refresh tokens: one family per sign-in, rotated on every use ----------------------
+    def start_family(self, grant: Grant, lifetime: int, max_lifetime: int) -> str:
+        """A new family and its first refresh token."""
+        family_id = secrets.token_urlsafe(16)
+        token = secrets.token_urlsafe(32)
+        now = _now()
+        family = FamilyRecord(**grant.model_dump(), created_at=now)
+        family_item = self._item(f"FAMILY#{family_id}", family, now + max_lifetime)
+        family_item["current"] = {"S": sha256_hex(token)}
+        self._table.transact(
+            [
+                {"Put": {"Item": family_item, "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Put": {"Item": self._refresh_item(token, family_id, min(now + lifetime, now + max_lifetime))}},
+            ]
+        )
+        return token
+
+    def rotate(self, token: str, client_id: str, lifetime: int) -> tuple[FamilyRecord, str] | None:
+        """Exchange a refresh token for its successor; None if it is unknown, expired or not this client's.
+
+        Presenting a token that was already rotated away is reuse (RFC 9700 §4.14.2): the whole
+        family is revoked, so neither a thief nor the client can go on with it.
+        """
+        now = _now()
+        token_hash = sha256_hex(token)
+        item = self._table.call("get_item", Key=_key(f"REFRESH#{token_hash}"), ConsistentRead=True).get("Item")
+        if item is None or int(item["ttl"]["N"]) <= now:
+            return None
+        family_id = item["family"]["S"]
+        family_item = self._table.call("get_item", Key=_key(f"FAMILY#{family_id}"), ConsistentRead=True).get("Item")
+        if family_item is None or int(family_item["ttl"]["N"]) <= now:
+            return None
+        family = FamilyRecord.model_validate_json(family_item["data"]["S"])
+        if family.client_id != client_id:
+            return None
+        if family_item["current"]["S"] != token_hash:
+            self.revoke_family(family_id)
+            return None
+        successor = secrets.token_urlsafe(32)
+        try:
+            self._table.transact(
+                [
+                    {
+                        "Update": {
+                            "Key": _key(f"FAMILY#{family_id}"),
+                            "UpdateExpression": "SET #current = :next",
+                            # Two concurrent refreshes with one token: one wins, the other is reuse.
+                            "ConditionExpression": "#current = :presented AND #ttl > :now",
+                            "ExpressionAttributeNames": {"#current": "current", "#ttl": "ttl"},
+                            "ExpressionAttributeValues": {
+                                ":next": {"S": sha256_hex(successor)},
+                                ":presented": {"S": token_hash},
+                                ":now": {"N": str(now)},
+                            },
+                        }
+                    },
+                    {
+                        "Put": {
+                            "Item": self._refresh_item(
+                                successor, family_id, min(now + lifetime, int(family_item["ttl"]["N"]))
+                            )
+                        }
+                    },
+                ]
+            )
+        except ConditionFailedError:
+            self.revoke_family(family_id)
+            return None
+        return family, successor
+
+    def family_of(self, token: str) -> tuple[str, FamilyRecord] | None:
+        item = self._table.call("get_item", Key=_key(f"REFRESH#{sha256_hex(token)}")).get("Item")
+        if item is None:
+            return None
+        found = self._get(f"FAMILY#{item['family']['S']}", FamilyRecord)
+        return (item["family"]["S"], found[0]) if found else None
+
+    def revoke_family(self, family_id: str) -> None:
+        # Without the family item no refresh token of it can be rotated; the REFRESH# items age out.
+        self._table.call("delete_item", Key=_key(f"FAMILY#{family_id}"))
+
+    @staticmethod
+    def _refresh_item(token: str, family_id: str, ttl: int) -> dict[str, Any]:
+        return {**_key(f"REFRESH#{sha256_hex(token)}"), "family": {"S": family_id}, "ttl": {"N": str(ttl)}}
+
+    @staticmethod
+    def _item(pk: str, record: BaseModel, ttl: int) -> dict[str, Any]:
+        return {**_key(pk), "data": {"S": record.model_dump_json()}, "ttl": {"N": str(ttl)}}

@@ -1,0 +1,194 @@
+"""Cognito as the place where the person signs in; the kit's one confidential app client.
+
+The client secret is read with `DescribeUserPoolClient` once per instance (the stack grants
+exactly that; no copy of the secret lives in the environment or a parameter). The ID token from
+Cognito's token endpoint is verified against the pool's JWKS (cached per instance) before its
+`sub` and `email` are trusted.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from handlers.auth.config import CLOCK_LEEWAY_SECONDS
+from handlers.auth.tokens import pkce_challenge
+
+if TYPE_CHECKING:
+    from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
+
+    from handlers.auth.config import OAuthConfig
+
+UPSTREAM_SCOPES = "openid email"
+_JWKS_REFRESH_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Identity:
+    subject: str
+    email: str | None
+
+
+class UpstreamError(Exception):
+    """Signing in upstream failed; the message is safe to show."""
+
+
+def new_verifier() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    return verifier, pkce_challenge(verifier)
+
+
+class CognitoUpstream:
+    def __init__(self, config: OAuthConfig) -> None:
+        self._config = config
+        self._client: CognitoIdentityProviderClient | None = None
+        self._secret: str | None = None
+        self._jwks: dict[str, Any] = {}
+        self._jwks_fetched: float | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def issuer(self) -> str:
+        return f"https://cognito-idp.{self._config.region}.amazonaws.com/{self._config.user_pool_id}"
+
+    @property
+    def _idp(self) -> CognitoIdentityProviderClient:
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            self._client = boto3.client(
+                "cognito-idp", config=Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=5)
+            )
+        return self._client
+
+    def reset(self) -> None:
+        """SnapStart restore: new connections; the secret and the pool's keys stay valid."""
+        self._client = None
+
+    def client_secret(self) -> str:
+        if self._secret is None:
+            with self._lock:
+                if self._secret is None:
+                    described = self._idp.describe_user_pool_client(
+                        UserPoolId=self._config.user_pool_id, ClientId=self._config.upstream_client_id
+                    )["UserPoolClient"]
+                    self._secret = str(described["ClientSecret"])
+        return self._secret
+
+    def authorize_url(self, *, callback: str, state: str, challenge: str) -> str:
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": self._config.upstream_client_id,
+                "redirect_uri": callback,
+                "scope": UPSTREAM_SCOPES,
+                "state": state,
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            }
+        )
+        return f"{self._config.cognito_domain}/oauth2/authorize?{query}"
+
+    async def exchange(self, *, code: str, verifier: str, callback: str) -> Identity:
+        """Cognito's authorization code → verified ID token → the person's identity."""
+        import httpx2
+
+        basic = base64.b64encode(f"{self._config.upstream_client_id}:{self.client_secret()}".encode()).decode()
+        try:
+            async with httpx2.AsyncClient(timeout=5.0, follow_redirects=False) as http:
+                response = await http.post(
+                    f"{self._config.cognito_domain}/oauth2/token",
+                    data={
+                        "grant_type": "authorization_code",
+                        "code": code,
+                        "redirect_uri": callback,
+                        "code_verifier": verifier,
+                        "client_id": self._config.upstream_client_id,
+                    },
+                    headers={"Authorization": f"Basic {basic}", "Accept": "application/json"},
+                )
+        except httpx2.HTTPError as exc:
+            raise UpstreamError("the sign-in service could not be reached") from exc
+        if response.status_code != 200:
+            raise UpstreamError(f"the sign-in service refused the code (HTTP {response.status_code})")
+        id_token = response.json().get("id_token")
+        if not isinstance(id_token, str):
+            raise UpstreamError("the sign-in service returned no ID token")
+        return await self.verify_id_token(id_token)
+
+    async def verify_id_token(self, id_token: str) -> Identity:
+        import jwt
+
+        try:
+            kid = jwt.get_unverified_header(id_token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise UpstreamError("the sign-in service returned a malformed ID token") from exc
+        key = await self._pool_key(str(kid))
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                id_token,
+                key,
+                algorithms=["RS256"],
+                audience=self._config.upstream_client_id,
+                issuer=self.issuer,
+                leeway=CLOCK_LEEWAY_SECONDS,
+                options={"require": ["sub", "exp", "iat", "aud", "iss"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise UpstreamError("the sign-in service's ID token did not verify") from exc
+        if claims.get("token_use") != "id":
+            raise UpstreamError("the sign-in service's token is not an ID token")
+        email = claims.get("email")
+        return Identity(str(claims["sub"]), email if isinstance(email, str) else None)
+
+    async def _pool_key(self, kid: str) -> Any:
+        import httpx2
+        import jwt
+
+        # A key id we have not seen may be a rotation: refetch, but not more than every few minutes.
+        stale = self._jwks_fetched is None or time.monotonic() - self._jwks_fetched > _JWKS_REFRESH_SECONDS
+        if kid not in self._jwks and stale:
+            try:
+                async with httpx2.AsyncClient(timeout=5.0) as http:
+                    response = await http.get(f"{self.issuer}/.well-known/jwks.json")
+                    response.raise_for_status()
+                    keys = response.json()["keys"]
+            except (httpx2.HTTPError, ValueError, KeyError) as exc:
+                raise UpstreamError("the sign-in service's keys could not be fetched") from exc
+            self._jwks = {k["kid"]: jwt.PyJWK(k).key for k in keys if k.get("kty") == "RSA"}
+            self._jwks_fetched = time.monotonic()
+        if kid not in self._jwks:
+            raise UpstreamError("the sign-in service's ID token is signed by an unknown key")
+        return self._jwks[kid]
+
+    def password_sign_in(self, username: str, password: str) -> Identity | None:
+        """Local dev sign-in form only: check the password with Cognito's API (moto's pool)."""
+        from botocore.exceptions import ClientError
+
+        secret_hash = base64.b64encode(
+            hmac.new(
+                self.client_secret().encode(), (username + self._config.upstream_client_id).encode(), hashlib.sha256
+            ).digest()
+        ).decode()
+        try:
+            self._idp.admin_initiate_auth(
+                UserPoolId=self._config.user_pool_id,
+                ClientId=self._config.upstream_client_id,
+                AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                AuthParameters={"USERNAME": username, "PASSWORD": password, "SECRET_HASH": secret_hash},
+            )
+            user = self._idp.admin_get_user(UserPoolId=self._config.user_pool_id, Username=username)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NotAuthorizedException", "UserNotFoundException"}:
+                return None
+            raise
+        attributes = {a["Name"]: a["Value"] for a in user.get("UserAttributes", [])}
+        return Identity(attributes.get("sub", str(user["Username"])), attributes.get("email"))
