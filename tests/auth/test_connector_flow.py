@@ -1,0 +1,144 @@
+"""The whole connector flow through `mcpkit dev --auth oauth`, driven by the official MCP Python client.
+
+401 → PRM → AS metadata → DCR (client_secret_post, as Claude registers) → authorize → sign-in
+form → redirect with code, state and iss → token → tools/call → refresh with rotation.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.auth import OAuthClientProvider
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+
+from tests.auth.harness import LOOPBACK_REDIRECT
+
+if TYPE_CHECKING:
+    from tests.auth.harness import Harness
+
+pytestmark = [pytest.mark.slow, pytest.mark.anyio]
+
+
+class MemoryStorage:
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client: OAuthClientInformationFull | None = None
+        self.token_history: list[OAuthToken] = []
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+        self.token_history.append(tokens)
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client = client_info
+
+
+class FormSubmittingBrowser:
+    """The redirect/callback handler pair: follows the authorization URL and submits the sign-in form."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self._credentials = {"username": username, "password": password}
+        self.redirected_to: str | None = None
+
+    async def redirect(self, authorization_url: str) -> None:
+        async with httpx.AsyncClient(follow_redirects=False, timeout=30) as browser:
+            to_login = await browser.get(authorization_url)
+            assert to_login.status_code == 302, to_login.text
+            form = await browser.get(to_login.headers["location"])
+            txn = re.search(r'name="txn" value="([^"]+)"', form.text)
+            assert txn, form.text
+            action = urlsplit(str(form.url))._replace(path="/oauth/dev-login", query="").geturl()
+            done = await browser.post(action, data={"txn": txn.group(1), **self._credentials})
+            assert done.status_code == 303, done.text
+            self.redirected_to = done.headers["location"]
+
+    async def callback(self) -> AuthorizationCodeResult:
+        assert self.redirected_to is not None
+        query = parse_qs(urlsplit(self.redirected_to).query)
+        return AuthorizationCodeResult(code=query["code"][0], state=query["state"][0], iss=query["iss"][0])
+
+
+async def test_official_client_completes_the_connector_flow_and_refreshes(harness: Harness) -> None:
+    storage = MemoryStorage()
+    browser = FormSubmittingBrowser(harness.username, harness.password)
+    provider = OAuthClientProvider(
+        server_url=harness.server.url,
+        client_metadata=OAuthClientMetadata(
+            client_name="Claude",
+            redirect_uris=[LOOPBACK_REDIRECT],  # type: ignore[list-item]
+            token_endpoint_auth_method="client_secret_post",
+            grant_types=["authorization_code", "refresh_token"],
+        ),
+        storage=storage,
+        redirect_handler=browser.redirect,
+        callback_handler=browser.callback,
+    )
+    seen: list[tuple[str, str, int]] = []
+
+    async def record(response: httpx2.Response) -> None:
+        seen.append((response.request.method, response.request.url.path, response.status_code))
+
+    async with (
+        httpx2.AsyncClient(auth=provider, timeout=30, event_hooks={"response": [record]}) as http,
+        Client(streamable_http_client(harness.server.url, http_client=http), mode="legacy") as client,
+    ):
+        result = await client.call_tool("whoami", {})
+        identity: dict[str, Any] = result.structured_content or {}
+        assert identity["email"] == harness.username
+        assert identity["scopes"] == ["mcp:tools"]
+        assert identity["sub"] and identity["sub"] != "anonymous"
+        assert storage.client is not None
+        assert identity["client_id"] == storage.client.client_id
+
+        first = storage.tokens
+        assert first is not None and first.refresh_token
+        # Let the access token look expired to the client: it must refresh (rotation) and go on.
+        provider.context.token_expiry_time = time.time() - 1
+        again = await client.call_tool("whoami", {})
+        assert (again.structured_content or {})["sub"] == identity["sub"]
+
+    steps = [(method, path) for method, path, _ in seen]
+    assert ("POST", "/mcp", 401) in seen
+    assert steps.index(("GET", "/.well-known/oauth-protected-resource/mcp")) < steps.index(
+        ("GET", "/.well-known/oauth-authorization-server")
+    )
+    assert ("POST", "/oauth/register", 201) in seen
+    assert [s for s in seen if s[1] == "/oauth/token"] == [("POST", "/oauth/token", 200)] * 2
+    # The client registered the way Claude does and got a confidential client back.
+    assert storage.client.token_endpoint_auth_method == "client_secret_post"
+    assert storage.client.client_secret
+    second = storage.tokens
+    assert second is not None and second.refresh_token and second.refresh_token != first.refresh_token
+    # The rotated-away refresh token is dead now, and presenting it again kills the family.
+    client_info = {"client_id": storage.client.client_id, "client_secret": storage.client.client_secret}
+    reused = harness.refresh(client_info, first.refresh_token)
+    assert reused.status_code == 400
+    assert reused.json()["error"] == "invalid_grant"
+    assert harness.refresh(client_info, second.refresh_token).json()["error"] == "invalid_grant"
+
+
+async def test_tools_see_the_caller_on_the_2026_07_28_path_too(harness: Harness) -> None:
+    client = harness.register()
+    tokens = harness.tokens(client)
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(harness.server.url, http_client=http)) as session,
+    ):
+        result = await session.call_tool("whoami", {})
+        assert session.session.protocol_version == "2026-07-28"
+    assert (result.structured_content or {})["email"] == harness.username
