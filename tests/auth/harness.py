@@ -121,9 +121,13 @@ class Harness:
 
     def add_user(self, email: str, password: str) -> None:
         idp = self.cognito()
-        pool = next(p["Id"] for p in idp.list_user_pools(MaxResults=60)["UserPools"] if p["Name"] == POOL_NAME)
+        pools = idp.list_user_pools(MaxResults=60)["UserPools"]
+        pool = next(p["Id"] for p in pools if p["Name"] == POOL_NAME)
         idp.admin_create_user(
-            UserPoolId=pool, Username=email, UserAttributes=[{"Name": "email", "Value": email}], MessageAction="SUPPRESS"
+            UserPoolId=pool,
+            Username=email,
+            UserAttributes=[{"Name": "email", "Value": email}],
+            MessageAction="SUPPRESS",
         )
         idp.admin_set_user_password(UserPoolId=pool, Username=email, Password=password, Permanent=True)
 

@@ -100,12 +100,14 @@ async def test_official_client_completes_the_connector_flow_and_refreshes(harnes
         identity: dict[str, Any] = result.structured_content or {}
         assert identity["email"] == harness.username
         assert identity["scopes"] == ["mcp:tools"]
-        assert identity["sub"] and identity["sub"] != "anonymous"
+        assert identity["sub"]
+        assert identity["sub"] != "anonymous"
         assert storage.client is not None
         assert identity["client_id"] == storage.client.client_id
 
         first = storage.tokens
-        assert first is not None and first.refresh_token
+        assert first is not None
+        assert first.refresh_token
         # Let the access token look expired to the client: it must refresh (rotation) and go on.
         provider.context.token_expiry_time = time.time() - 1
         again = await client.call_tool("whoami", {})
@@ -122,7 +124,9 @@ async def test_official_client_completes_the_connector_flow_and_refreshes(harnes
     assert storage.client.token_endpoint_auth_method == "client_secret_post"
     assert storage.client.client_secret
     second = storage.tokens
-    assert second is not None and second.refresh_token and second.refresh_token != first.refresh_token
+    assert second is not None
+    assert second.refresh_token
+    assert second.refresh_token != first.refresh_token
     # The rotated-away refresh token is dead now, and presenting it again kills the family.
     client_info = {"client_id": storage.client.client_id, "client_secret": storage.client.client_secret}
     reused = harness.refresh(client_info, first.refresh_token)
