@@ -113,9 +113,9 @@ def new(
     try:
         dest = render(template, name, directory / name, description=description)
     except (TemplateError, ServerConfigError) as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
-    console.print(f"[bold green]Created {dest}[/] from template '{template}'. Next:", highlight=False)
+    console.print(f"[bold green]Created {dest}[/] from template '{template}'. Next:", highlight=False, soft_wrap=True)
     dev_command = f"mcpkit dev {name}" + ("" if directory == Path("servers") else f" --servers-dir {directory}")
     for command in (dev_command, "make test", f"cdk deploy McpServer-{name}"):
         console.print(f"  {command}", highlight=False, soft_wrap=True)
