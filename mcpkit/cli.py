@@ -121,5 +121,47 @@ def new(
         console.print(f"  {command}", highlight=False, soft_wrap=True)
 
 
+@app.command()
+def check(
+    url: Annotated[str, typer.Argument(help="The server's MCP URL, e.g. https://…/mcp or http://127.0.0.1:8000/mcp.")],
+    token: Annotated[
+        str | None, typer.Option(help="An access token: also lists the tools as a signed-in client.")
+    ] = None,
+    origin: Annotated[str, typer.Option(help="Browser origin for the CORS checks (MCP Inspector's by default).")] = (
+        "http://localhost:6274"
+    ),
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each request.")] = 10.0,
+) -> None:
+    """Check a URL the way Claude's custom-connector dialog does; exit 0 only if a connector would connect."""
+    from mcpkit.check import print_report, run_check
+
+    with err.status(f"Checking {url} …"):
+        report = run_check(url, token=token, origin=origin, timeout=timeout)
+    print_report(report, console)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def connect(
+    url: Annotated[str, typer.Argument(help="The server's MCP URL (the McpServerUrl stack output).")],
+    name: Annotated[str | None, typer.Option(help="Name the clients show (default: from the host).")] = None,
+) -> None:
+    """Print ready-to-paste set-up for Claude, Claude Code, VS Code, Cursor and the MCP Inspector."""
+    from rich.markup import escape
+
+    from mcpkit.connect import ConnectError, setups
+
+    try:
+        found = setups(url, name)
+    except ConnectError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    for setup in found:
+        console.print(f"[bold]{setup.client}[/] ({setup.where})", highlight=False)
+        console.print(escape(setup.snippet), highlight=False, soft_wrap=True)
+        console.print()
+
+
 def main() -> None:
     app()
