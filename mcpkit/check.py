@@ -92,7 +92,7 @@ def transport_security(url: str) -> CheckItem:
     return CheckItem(
         title=title,
         status="fail",
-        detail=f"{parts.scheme or 'no scheme'}:// on a non-loopback host: connectors refuse it, tokens would travel in clear",
+        detail=f"{parts.scheme or 'no scheme'}:// on a non-loopback host: connectors refuse it, tokens travel in clear",
         fix="Use the https URL from `cdk deploy` (the McpServerUrl output) or a custom domain with a certificate.",
     )
 
