@@ -1,0 +1,308 @@
+"""`python -m bench` (`make bench`): measure the kit against its peers, print, record, optionally check.
+
+Order of work: virtualenvs and Lambda packages (reused when unchanged) → an embedded moto server
+for DynamoDB → cold runs, interleaved round-robin over the subjects so drift on the machine hits
+all of them alike → warm runs one subject at a time → import profile → table, JSON, README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from bench import events, report
+from bench.envs import (
+    ROOT,
+    Env,
+    EnvError,
+    check_pins_match_kit,
+    ensure_envs,
+    host_architecture,
+    lambda_package,
+    unpacked,
+)
+from bench.runner import (
+    LEGACY,
+    SUBJECTS_DIR,
+    Measurement,
+    RunError,
+    Subject,
+    import_profile,
+    run_cold,
+    run_warm,
+    subject_environment,
+)
+from stacks.bundling import BundlingError
+
+TABLE: Final = "mcpkit-bench"
+AWSLABS_TABLE: Final = "mcpkit-bench-awslabs-sessions"
+KIT_SERVERS: Final = {"example": ROOT / "servers" / "example", "minimal": ROOT / "server_templates" / "minimal"}
+FLOOR: Final = Env("floor")  # boto3 only: also the kit's interpreter, as the Lambda runtime provides boto3
+NAIVE: Final = Env("naive")
+AWSLABS: Final = Env("awslabs")
+RUNMCP: Final = Env("runmcp")
+KIT_TABLE_CLIENT: Final = "handlers.lambda_handler:lambda_app.runtime.table.client"
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def kit_subject(name: str, server_dir: Path, task_dir: Path) -> Subject:
+    from mcpkit.server_config import load_server
+
+    folder = load_server(server_dir)
+    environ = folder.runtime_environment(root=ROOT, table_name=TABLE)
+    # What the stack adds for a function with default settings (stacks/constructs/mcp_server.py).
+    environ.update({"POWERTOOLS_LOG_LEVEL": "INFO", "POWERTOOLS_TRACE_DISABLED": "true"})
+    tool, arguments, expect = (
+        ("add", {"a": 2, "b": 40}, "42") if name == "example" else ("text_stats", {"text": "forty two"}, '"words"')
+    )
+    return Subject(
+        key=f"kit-{name}",
+        label=f"mcpkit ({server_dir.relative_to(ROOT).as_posix()})",
+        env=FLOOR,
+        handler="handlers.lambda_handler:handler",
+        sys_path=(str(task_dir),),
+        environ=environ,
+        tool=tool,
+        arguments=arguments,
+        expect=expect,
+        revisions=events.REVISIONS,
+        cold_revisions=("2025-11-25", events.MODERN),
+        sessions=True,
+        dynamodb_client=KIT_TABLE_CLIENT,
+        kit=True,
+    )
+
+
+def peer_subjects(warm_iterations: int) -> list[Subject]:
+    add: dict[str, Any] = {"a": 2, "b": 40}
+    sys_path = (str(SUBJECTS_DIR),)
+    return [
+        Subject(
+            key="naive",
+            label="naive: SDK MCPServer + Mangum, app per call",
+            env=NAIVE,
+            handler="naive_handler:handler",
+            sys_path=sys_path,
+            environ={},
+            tool="add",
+            arguments=add,
+            expect="42",
+            revisions=events.REVISIONS,
+            cold_revisions=("2025-11-25", events.MODERN),
+            warm_iterations=warm_iterations,
+        ),
+        Subject(
+            key="awslabs",
+            label="awslabs-mcp-lambda-handler (no-op sessions)",
+            env=AWSLABS,
+            handler="awslabs_handler:handler",
+            sys_path=sys_path,
+            environ={},
+            tool="add",
+            arguments=add,
+            expect="42",
+            revisions=(LEGACY,),
+            cold_revisions=(LEGACY,),
+            warm_iterations=warm_iterations,
+        ),
+        Subject(
+            key="awslabs-dynamodb",
+            label="awslabs-mcp-lambda-handler (DynamoDB sessions)",
+            env=AWSLABS,
+            handler="awslabs_handler:handler",
+            sys_path=sys_path,
+            environ={"MCPBENCH_AWSLABS_TABLE": AWSLABS_TABLE},
+            tool="add",
+            arguments=add,
+            expect="42",
+            revisions=(LEGACY,),
+            cold_revisions=(),
+            sessions=True,
+            dynamodb_client="awslabs_handler:mcp.session_store.table.meta.client",
+            warm_iterations=warm_iterations,
+        ),
+        Subject(
+            key="runmcp",
+            label="run-mcp-servers-with-aws-lambda (stdio child per request)",
+            env=RUNMCP,
+            handler="runmcp_handler:handler",
+            sys_path=sys_path,
+            environ={"LOG_LEVEL": "WARNING"},
+            tool="add",
+            arguments=add,
+            expect="42",
+            revisions=(LEGACY,),
+            cold_revisions=(LEGACY,),
+            # Each request starts a Python child process (~1 s), so 2,000 would take half an hour.
+            warm_iterations=min(warm_iterations, 20),
+            warm_note="20 requests: each starts the stdio server as a child process",
+        ),
+        Subject(
+            key="floor",
+            label="floor: import boto3 + json, return a constant",
+            env=FLOOR,
+            handler="floor_handler:handler",
+            sys_path=sys_path,
+            environ={},
+            tool="add",
+            arguments=add,
+            expect="42",
+            revisions=(LEGACY,),
+            cold_revisions=(LEGACY,),
+            warm_iterations=warm_iterations,
+        ),
+    ]
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def create_awslabs_table(endpoint: str) -> None:
+    import boto3
+
+    from mcpkit.local_aws import endpoint_environment
+
+    env = endpoint_environment(endpoint)
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+    if AWSLABS_TABLE not in client.list_tables()["TableNames"]:
+        client.create_table(
+            TableName=AWSLABS_TABLE,
+            KeySchema=[{"AttributeName": "session_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "session_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+
+def open_kit_session(version: str) -> str:
+    """A live session in the table, opened as `initialize` on another instance would have."""
+    from handlers.sessions import SessionStore
+    from handlers.store import Table
+
+    return SessionStore(Table(TABLE), ttl_seconds=3600).create(version).id
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--runs", type=int, default=11, help="cold runs per subject and revision (default 11)")
+    parser.add_argument("--warm", type=int, default=2000, help="timed warm requests per revision (default 2000)")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--no-readme", action="store_true", help="do not rewrite the table in bench/README.md")
+    parser.add_argument(
+        "--only", nargs="*", default=None, help="subject keys to run (default: all; the kit and naive always run)"
+    )
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+
+    from mcpkit.local_aws import EmbeddedAws, endpoint_environment, ensure_table
+
+    check_pins_match_kit(NAIVE, ["mcp", "mangum", "pydantic"])
+    peers = peer_subjects(args.warm)
+    if args.only is not None:
+        peers = [p for p in peers if p.key in {"naive", *args.only}]
+    ensure_envs({FLOOR, *(p.env for p in peers)}, log)
+
+    log("building the Lambda packages with stacks/bundling.py (cached while inputs are unchanged)")
+    architecture = host_architecture()
+    subjects: list[Subject] = []
+    zip_mb: dict[str, float] = {}
+    missing: list[str] = []
+    for name, server_dir in KIT_SERVERS.items():
+        if not (server_dir / "server.py").is_file():
+            missing.append(str(server_dir.relative_to(ROOT)))
+            continue
+        # The deployed package (arm64, as the stack builds it) is what zip_mb reports.
+        zip_mb[name] = lambda_package(server_dir, "arm64", cache_dir=ROOT / ".build").zipped_bytes / 1e6
+        runnable = lambda_package(server_dir, architecture, cache_dir=ROOT / "bench" / ".envs" / "bundles")
+        subjects.append(kit_subject(name, server_dir, unpacked(runnable)))
+    subjects.extend(peers)
+
+    results: dict[tuple[str, str], Measurement] = {}
+    for subject in subjects:
+        for revision in subject.revisions:
+            results[(subject.key, revision)] = Measurement(subject.key, subject.label, revision)
+
+    with EmbeddedAws() as aws:
+        ensure_table(TABLE, aws.endpoint)
+        create_awslabs_table(aws.endpoint)
+        aws_env = endpoint_environment(aws.endpoint)
+        os.environ.update(aws_env)
+        environments = {s.key: subject_environment(s, aws_env) for s in subjects}
+
+        cold = [(s, r) for s in subjects for r in s.cold_revisions]
+        log(f"cold: {len(cold)} scenarios x {args.runs} fresh processes (+1 unmeasured round)")
+        for round_ in range(args.runs + 1):
+            for subject, revision in cold:
+                session = open_kit_session(revision) if subject.kit and revision in events.HANDSHAKE_REVISIONS else None
+                first, imported, modules = run_cold(subject, revision, environments[subject.key], session)
+                if round_ == 0:
+                    continue  # fills the page cache and bytecode caches; Lambda's disk is warm too
+                measurement = results[(subject.key, revision)]
+                measurement.first_response_ms.append(first)
+                measurement.import_ms.append(imported)
+                measurement.modules = modules
+
+        for subject in subjects:
+            for revision in subject.revisions:
+                log(f"warm: {subject.label} [{revision}] x {subject.warm_iterations}")
+                run_warm(subject, revision, environments[subject.key], results[(subject.key, revision)])
+
+        log("import profile of the kit (python -X importtime)")
+        profile = import_profile(subjects[0], environments[subjects[0].key]) if subjects[0].kit else []
+
+    summary = report.summarise(
+        results=list(results.values()),
+        subjects=subjects,
+        zip_mb=zip_mb,
+        import_profile=profile,
+        machine=machine(),
+        missing=missing,
+        elapsed_s=time.monotonic() - started,
+    )
+    report.print_summary(summary)
+    report.write_json(summary, ROOT / "bench" / "results.json")
+    if not args.no_readme:
+        report.update_readme(summary, ROOT / "bench" / "README.md")
+    failed = [t for t in summary["targets"] if not t["pass"]]
+    if args.check and failed:
+        log(f"{len(failed)} target(s) missed")
+        return 1
+    return 0
+
+
+def run(argv: list[str] | None = None) -> int:
+    """`main` with the failures a person can act on reported as one line each, not a traceback."""
+    try:
+        return main(argv)
+    except (RunError, EnvError, BundlingError) as exc:
+        log(str(exc))
+        return 2

@@ -1,0 +1,1 @@
+"""Handlers of the peers the benchmark compares with; each runs in its own virtualenv."""
