@@ -22,6 +22,7 @@ from handlers.auth.config import CLOCK_LEEWAY_SECONDS
 from handlers.auth.tokens import pkce_challenge
 
 if TYPE_CHECKING:
+    import httpx2
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
 
     from handlers.auth.config import OAuthConfig
@@ -46,8 +47,9 @@ def new_verifier() -> tuple[str, str]:
 
 
 class CognitoUpstream:
-    def __init__(self, config: OAuthConfig) -> None:
+    def __init__(self, config: OAuthConfig, transport: httpx2.AsyncBaseTransport | None = None) -> None:
         self._config = config
+        self._transport = transport  # tests stand in for Cognito's HTTPS endpoints
         self._client: CognitoIdentityProviderClient | None = None
         self._secret: str | None = None
         self._jwks: dict[str, Any] = {}
@@ -74,6 +76,7 @@ class CognitoUpstream:
         self._client = None
 
     def client_secret(self) -> str:
+        # The one read of the secret per instance: the stack grants DescribeUserPoolClient for it.
         if self._secret is None:
             with self._lock:
                 if self._secret is None:
@@ -103,7 +106,7 @@ class CognitoUpstream:
 
         basic = base64.b64encode(f"{self._config.upstream_client_id}:{self.client_secret()}".encode()).decode()
         try:
-            async with httpx2.AsyncClient(timeout=5.0, follow_redirects=False) as http:
+            async with httpx2.AsyncClient(timeout=5.0, follow_redirects=False, transport=self._transport) as http:
                 response = await http.post(
                     f"{self._config.cognito_domain}/oauth2/token",
                     data={
@@ -157,7 +160,7 @@ class CognitoUpstream:
         stale = self._jwks_fetched is None or time.monotonic() - self._jwks_fetched > _JWKS_REFRESH_SECONDS
         if kid not in self._jwks and stale:
             try:
-                async with httpx2.AsyncClient(timeout=5.0) as http:
+                async with httpx2.AsyncClient(timeout=5.0, transport=self._transport) as http:
                     response = await http.get(f"{self.issuer}/.well-known/jwks.json")
                     response.raise_for_status()
                     keys = response.json()["keys"]
