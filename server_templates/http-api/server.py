@@ -84,7 +84,7 @@ def _detail(response: httpx.Response) -> str:
 
 
 def _retry_delay(response: httpx.Response | None, attempt: int) -> float:
-    delay = 0.2 * 2 ** (attempt - 1)
+    delay: float = 0.2 * 2 ** (attempt - 1)
     if response is not None and (retry_after := response.headers.get("retry-after", "")).isdigit():
         delay = float(retry_after)
     return min(delay, MAX_BACKOFF_SECONDS)

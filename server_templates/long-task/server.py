@@ -114,7 +114,7 @@ def _state(item: dict[str, Any]) -> TaskState:
     done, total = int(item["done"]["N"]), int(item["total"]["N"])
     return TaskState(
         task_id=item["pk"]["S"].removeprefix("TASK#"),
-        status=item["status"]["S"],  # type: ignore[arg-type]
+        status=item["status"]["S"],
         progress=round(done / total, 4) if total else 1.0,
         done=done,
         total=total,

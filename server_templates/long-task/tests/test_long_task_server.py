@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 from mcp import Client
+from mcp_types import CallToolResult, TextContent
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -17,6 +18,12 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 PRIMES_BELOW_100_000 = 9592
+
+
+def _text(result: CallToolResult) -> str:
+    content = result.content[0]
+    assert isinstance(content, TextContent)
+    return content.text
 
 
 async def _wait_until_done(client: Client, task_id: str) -> list[dict[str, Any]]:
@@ -54,7 +61,7 @@ async def test_cancel_stops_the_task(server: MCPServer, module: ModuleType, monk
         again = await client.call_tool("cancel_task", {"task_id": task_id})
     assert cancelled.structured_content["status"] == "cancelled"
     assert again.is_error
-    assert "already cancelled" in again.content[0].text
+    assert "already cancelled" in _text(again)
     assert module.run_task(task_id, lambda: 1000.0) is False
 
 
@@ -63,7 +70,7 @@ async def test_unknown_task_is_a_clear_error(server: MCPServer) -> None:
         result = await client.call_tool("task_status", {"task_id": "0" * 32})
         bad = await client.call_tool("start_count_primes", {"limit": 1})
     assert result.is_error
-    assert "No task" in result.content[0].text
+    assert "No task" in _text(result)
     assert bad.is_error
 
 

@@ -21,7 +21,7 @@ from handlers.server_loader import load_server
 from mcpkit.local_aws import EmbeddedAws, endpoint_environment, ensure_table
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from mcp.server.mcpserver import MCPServer
 
@@ -58,11 +58,8 @@ def _signed_in(sub: str | None) -> Iterator[None]:
         auth_context_var.reset(reset)
 
 
-SignIn = "Callable[[str | None], contextlib.AbstractContextManager[None]]"
-
-
 @pytest.fixture
-def signed_in() -> SignIn:
+def signed_in() -> Callable[[str | None], contextlib.AbstractContextManager[None]]:
     """`with signed_in("alice"):` runs the block as that user; `signed_in(None)` as nobody."""
     return _signed_in
 

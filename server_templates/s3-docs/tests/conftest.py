@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 SERVER_DIR = Path(__file__).resolve().parent.parent
 BUCKET = "docs-test"
-DOCUMENTS = {
+DOCUMENTS: dict[str, str | bytes] = {
     "docs/guide/install.md": "# Install\n\nRun make dev to install the kit and start the server locally.",
     "docs/guide/deploy.md": "# Deploy\n\nRun cdk deploy to install the stack in your AWS account.",
     "docs/faq.txt": "Why Lambda? Because idle servers cost nothing.",
