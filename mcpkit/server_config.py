@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from pathlib import Path
+from pathlib import Path  # noqa: TC003 - pydantic resolves field annotations at run time
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -44,7 +44,35 @@ class CustomDomain(_Strict):
     def _needs_zone_or_certificate(self) -> CustomDomain:
         if self.certificate_arn is None and self.hosted_zone_name is None:
             raise ValueError("give either certificate_arn or hosted_zone_name (to issue a DNS-validated certificate)")
+        # A zone lookup by name needs AWS credentials at synth; synth must work offline.
+        if (self.hosted_zone_name is None) != (self.hosted_zone_id is None):
+            raise ValueError("give hosted_zone_name and hosted_zone_id together (synth does not look zones up)")
+        if self.hosted_zone_name is not None and not _in_zone(self.domain_name, self.hosted_zone_name):
+            raise ValueError(f"{self.domain_name!r} is not inside the hosted zone {self.hosted_zone_name!r}")
         return self
+
+
+def _in_zone(domain: str, zone: str) -> bool:
+    domain, zone = domain.lower().rstrip("."), zone.lower().rstrip(".")
+    return domain == zone or domain.endswith(f".{zone}")
+
+
+class OAuthSettings(_Strict):
+    """The Cognito user pool behind `auth = "oauth"` (users sign in there; the function issues the tokens)."""
+
+    feature_plan: Literal["essentials", "plus"] = Field(
+        default="essentials",
+        description="Cognito feature plan; 'plus' adds threat protection (enforced) at a higher price per user.",
+    )
+    mfa: Literal["off", "optional", "required"] = Field(
+        default="optional", description="TOTP second factor in managed login."
+    )
+
+
+class Alarms(_Strict):
+    topic_arn: str | None = Field(default=None, description="SNS topic that receives alarm and OK notifications.")
+    p99_latency_ms: Annotated[int, Field(ge=100, le=API_GATEWAY_TIMEOUT_SECONDS * 1000)] = 5000
+    error_threshold: Annotated[int, Field(ge=1, description="Function errors per 5 minutes that raise the alarm.")] = 5
 
 
 class IamStatement(_Strict):
@@ -95,6 +123,9 @@ class ServerConfig(_Strict):
     xray: bool = False
     reserved_concurrency: Annotated[int, Field(ge=1)] | None = None
     snapstart: bool = True
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    oauth: OAuthSettings = OAuthSettings()
+    alarms: Alarms = Alarms()
 
     @field_validator("allowed_origins")
     @classmethod

@@ -1,0 +1,137 @@
+"""Alarms and a dashboard for one MCP server: the four signals that mean users are failing."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+PERIOD = Duration.minutes(5)
+
+
+class McpObservability(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        function: lambda_.Function,
+        api: apigwv2.HttpApi,
+        table: dynamodb.Table,
+        error_threshold: int = 5,
+        p99_latency: Duration = Duration.seconds(5),  # noqa: B008 - immutable CDK value
+        alarm_topic: sns.ITopic | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # Quiet periods have no data points; that is health, not an outage.
+        not_breaching = cloudwatch.TreatMissingData.NOT_BREACHING
+
+        errors = function.metric_errors(period=PERIOD, statistic=cloudwatch.Stats.SUM)
+        throttles = function.metric_throttles(period=PERIOD, statistic=cloudwatch.Stats.SUM)
+        server_errors = api.metric_server_error(period=PERIOD, statistic=cloudwatch.Stats.SUM)
+        latency_p99 = api.metric_latency(period=PERIOD, statistic=cloudwatch.Stats.p(99))
+
+        self.errors_alarm = errors.create_alarm(
+            self,
+            "FunctionErrors",
+            alarm_description="The MCP function raised errors (unhandled exceptions, timeouts, out of memory).",
+            threshold=error_threshold,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=not_breaching,
+        )
+        self.throttles_alarm = throttles.create_alarm(
+            self,
+            "FunctionThrottles",
+            alarm_description="Invocations were throttled: reserved concurrency or the account limit is reached.",
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=not_breaching,
+        )
+        self.server_errors_alarm = server_errors.create_alarm(
+            self,
+            "Api5xx",
+            alarm_description="The HTTP API answered 5xx (function errors, integration timeouts, 503 from the store).",
+            threshold=error_threshold,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=not_breaching,
+        )
+        self.latency_alarm = latency_p99.create_alarm(
+            self,
+            "ApiLatencyP99",
+            alarm_description="p99 latency of the HTTP API stayed high for 15 minutes.",
+            threshold=p99_latency.to_milliseconds(),
+            evaluation_periods=3,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=not_breaching,
+        )
+        self.alarms: list[cloudwatch.Alarm] = [
+            self.errors_alarm,
+            self.throttles_alarm,
+            self.server_errors_alarm,
+            self.latency_alarm,
+        ]
+        if alarm_topic is not None:
+            action = cw_actions.SnsAction(alarm_topic)
+            for alarm in self.alarms:
+                alarm.add_alarm_action(action)
+                alarm.add_ok_action(action)
+
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
+        self.dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24, height=3),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="API requests and errors",
+                left=[
+                    api.metric_count(period=PERIOD, statistic=cloudwatch.Stats.SUM),
+                    api.metric_client_error(period=PERIOD, statistic=cloudwatch.Stats.SUM),
+                    server_errors,
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="API latency (ms)",
+                left=[api.metric_latency(period=PERIOD, statistic=cloudwatch.Stats.p(50)), latency_p99],
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Function invocations, errors, throttles",
+                left=[function.metric_invocations(period=PERIOD, statistic=cloudwatch.Stats.SUM), errors, throttles],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Function duration (ms)",
+                left=[
+                    function.metric_duration(period=PERIOD, statistic=cloudwatch.Stats.p(50)),
+                    function.metric_duration(period=PERIOD, statistic=cloudwatch.Stats.p(99)),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Concurrent executions",
+                left=[function.metric("ConcurrentExecutions", period=PERIOD, statistic=cloudwatch.Stats.MAXIMUM)],
+                width=8,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Table capacity and throttling",
+                left=[
+                    table.metric_consumed_read_capacity_units(period=PERIOD, statistic=cloudwatch.Stats.SUM),
+                    table.metric_consumed_write_capacity_units(period=PERIOD, statistic=cloudwatch.Stats.SUM),
+                ],
+                right=[table.metric("ThrottledRequests", period=PERIOD, statistic=cloudwatch.Stats.SUM)],
+                width=24,
+            ),
+        )
