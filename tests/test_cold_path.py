@@ -1,0 +1,121 @@
+"""Regression guard for the cold path and the per-request cost: operation counts, never times.
+
+`make bench` measures milliseconds on whatever machine runs it; these tests pin down what makes
+those milliseconds, so a later change cannot silently undo them:
+- which modules `import handlers.lambda_handler` loads in a fresh interpreter (what Lambda's
+  init phase pays for, and what lands in a SnapStart snapshot);
+- how many DynamoDB calls each kind of request makes, through the real handler, per revision.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.conftest import LAMBDA_ENV, ROOT
+from tests.test_handler import HANDSHAKE_REVISIONS, initialize, modern, rpc, session_headers
+
+if TYPE_CHECKING:
+    from tests.conftest import Invoker
+
+# Never imported by `import handlers.lambda_handler`: each belongs to a path that touches AWS or
+# checks auth, and costs tens to hundreds of milliseconds on a cold start that may not need it.
+# Not listed on purpose: the bare `botocore` package (Powertools imports it, ~1 ms, for its
+# user-agent hook; the client machinery below is what costs) and `cryptography`'s symmetric
+# ciphers (the SDK's `mcp.server.request_state` imports them, so the naive baseline pays them too).
+FORBIDDEN_ON_COLD_PATH = (
+    "boto3",
+    "botocore.session",
+    "botocore.client",
+    "httpx",
+    "jwt",
+    "cryptography.x509",
+    "cryptography.hazmat.primitives.asymmetric",
+)
+# Ceilings, measured with the example server and a small margin. When a change legitimately
+# raises one, run this file, read the counts in the failure message, check with `make bench` that
+# `first_response_ms` still meets its target, and raise the ceiling in the same commit saying why.
+MAX_OWN_MODULES = 14  # handlers.* and the server module: 12 today
+MAX_TOTAL_MODULES = 830  # everything in sys.modules, interpreter and SDK included: 796 today
+
+PROBE = """
+import json, sys
+import handlers.lambda_handler
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+@pytest.fixture(scope="module")
+def cold_modules() -> list[str]:
+    """`sys.modules` after importing the handler in a fresh interpreter, with the deployed env shape."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCPKIT_", "POWERTOOLS_", "AWS_"))}
+    env.update(LAMBDA_ENV)
+    # No DynamoDB endpoint and no credentials: an import that reached for AWS would show here too.
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    modules: list[str] = json.loads(result.stdout.strip().splitlines()[-1])
+    return modules
+
+
+def _loaded(modules: list[str], name: str) -> bool:
+    return any(m == name or m.startswith(f"{name}.") for m in modules)
+
+
+def test_cold_import_loads_none_of_the_forbidden_modules(cold_modules: list[str]) -> None:
+    loaded = [name for name in FORBIDDEN_ON_COLD_PATH if _loaded(cold_modules, name)]
+    assert loaded == [], f"imported on the cold path: {loaded}; import them inside the function that needs them"
+
+
+def test_cold_import_stays_under_the_module_ceilings(cold_modules: list[str]) -> None:
+    own = [m for m in cold_modules if m.split(".")[0] == "handlers" or m.startswith("mcpkit_server_")]
+    assert len(own) <= MAX_OWN_MODULES, f"{len(own)} of our modules on the cold path: {own}"
+    assert len(cold_modules) <= MAX_TOTAL_MODULES, f"{len(cold_modules)} modules on the cold path"
+
+
+def _call(arguments: dict[str, Any]) -> dict[str, Any]:
+    return rpc("tools/call", {"name": "add", "arguments": arguments})
+
+
+@pytest.mark.parametrize("version", HANDSHAKE_REVISIONS)
+def test_handshake_revision_costs_one_dynamodb_call_per_request(
+    invoke: Invoker, dynamodb_calls: list[str], version: str
+) -> None:
+    # initialize opens the session: one conditional PutItem.
+    session_id = initialize(invoke, version)
+    assert dynamodb_calls == ["PutItem"]
+    headers = session_headers(session_id, version)
+
+    # Every later request of the session, notifications included: exactly one UpdateItem each.
+    requests = [rpc("notifications/initialized", id_=None), _call({"a": 1, "b": 2}), _call({"a": 3, "b": 4})]
+    for count, message in enumerate(requests, start=1):
+        response = invoke(message, headers=headers)
+        assert response["statusCode"] in {200, 202}, response
+        assert dynamodb_calls == ["PutItem"] + ["UpdateItem"] * count
+
+
+def test_modern_revision_costs_no_dynamodb_call(invoke: Invoker, dynamodb_calls: list[str]) -> None:
+    for i in range(3):
+        response = modern(invoke, "tools/call", {"name": "add", "arguments": {"a": i, "b": 1}})
+        assert response["statusCode"] == 200, response
+    assert dynamodb_calls == []
+
+
+def test_request_without_a_session_id_costs_no_dynamodb_call(invoke: Invoker, dynamodb_calls: list[str]) -> None:
+    # Clients that never echo Mcp-Session-Id (claude-ai-mcp #975) are served without a lookup.
+    response = invoke(_call({"a": 1, "b": 1}), headers={"mcp-protocol-version": "2025-11-25"})
+    assert response["statusCode"] == 200, response
+    assert dynamodb_calls == []
+
+
+def test_the_forbidden_list_really_detects_an_import(cold_modules: list[str]) -> None:
+    # Guards the guard: the check works on sub-packages as well as on top-level names.
+    assert _loaded([*cold_modules, "botocore.client"], "botocore.client")
+    assert _loaded(["boto3.session"], "boto3")
+    assert not _loaded(["botocore"], "botocore.client")
