@@ -153,7 +153,6 @@ class _Checker:
         self.items: list[CheckItem] = []
         self.auth_required = False
         self.challenge: httpx.Response | None = None
-        self.first_response: httpx.Response | None = None
 
     def add(self, title: str, status: Status, detail: str = "", fix: str = "") -> None:
         self.items.append(CheckItem(title=title, status=status, detail=detail, fix=fix))
@@ -189,8 +188,7 @@ class _Checker:
 
     def check_initialize(self) -> None:
         title = f"initialize ({HANDSHAKE_VERSION})"
-        response = self.post(self.initialize_body(), version=HANDSHAKE_VERSION, extra={"origin": self.origin})
-        self.first_response = response
+        response = self.post(self.initialize_body(), version=HANDSHAKE_VERSION)
         if response.status_code == 401:
             self.auth_required = True
             self.challenge = response
@@ -210,9 +208,9 @@ class _Checker:
             "check the URL path and the server's logs.",
         )
 
-    def check_modern(self) -> None:
-        title = f"{MODERN_VERSION} request (server/discover)"
-        body = {
+    @staticmethod
+    def discover_body() -> dict[str, Any]:
+        return {
             "jsonrpc": "2.0",
             "id": 2,
             "method": "server/discover",
@@ -224,7 +222,10 @@ class _Checker:
                 }
             },
         }
-        response = self.post(body, version=MODERN_VERSION)
+
+    def check_modern(self) -> None:
+        title = f"{MODERN_VERSION} request (server/discover)"
+        response = self.post(self.discover_body(), version=MODERN_VERSION)
         if response.status_code == 401:
             self.add(title, "pass", "401 as for initialize: sign-in required")
             return
@@ -585,8 +586,17 @@ class _Checker:
                 f'Add "{self.origin}" to allowed_origins in mcpkit.toml (or pass --origin for the client you use).',
             )
             return
-        answered = self.first_response.headers if self.first_response is not None else {}
-        exposed = {h.strip().lower() for h in answered.get("access-control-expose-headers", "").split(",")}
+        # A stateless request (no session is created) from the browser origin, to see what it may read.
+        answered = self.post(self.discover_body(), version=MODERN_VERSION, extra={"origin": self.origin})
+        if answered.status_code == 403:
+            self.add(
+                title,
+                "fail",
+                f"requests from {self.origin} are refused (HTTP 403)",
+                f'Add "{self.origin}" to allowed_origins in mcpkit.toml (or pass --origin for the client you use).',
+            )
+            return
+        exposed = {h.strip().lower() for h in answered.headers.get("access-control-expose-headers", "").split(",")}
         needed = [h for h in EXPOSED_HEADERS if h != "www-authenticate" or self.auth_required]
         if "*" not in exposed and (missing := [h for h in needed if h not in exposed]):
             self.add(

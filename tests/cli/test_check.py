@@ -151,3 +151,10 @@ def test_green_against_mcpkit_dev_with_oauth() -> None:
         "Claude callback URLs accepted",
     ):
         assert report.item(title).status == "pass", report.item(title)
+
+
+@pytest.mark.slow
+def test_an_origin_the_server_does_not_allow_is_a_red_cors_item(dev_plain: DevServer) -> None:
+    report = run_check(dev_plain.url, origin="https://elsewhere.example")
+    assert list(failed(report)) == ["CORS preflight from https://elsewhere.example"]
+    assert "allowed_origins" in report.item("CORS preflight from https://elsewhere.example").fix
