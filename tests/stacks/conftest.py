@@ -8,7 +8,9 @@ zero unacknowledged nag findings. Lambda zips come from the real bundler and its
 
 from __future__ import annotations
 
+import fcntl
 import json
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -120,11 +122,31 @@ def template_folders() -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """A kit checkout in a temp dir: the real handlers and requirements, the real and fixture servers."""
+def synth(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Synth:
+    """The synthesized kit; with pytest-xdist the first worker synthesizes and the others reuse it."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent
+    root = shared / "stacks-kit"
+    with (shared / "stacks-kit.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            done = root / "synthesized.json"
+            if not done.is_file():
+                seconds = _synthesize(root)
+                done.write_text(json.dumps({"seconds": seconds}), encoding="utf-8")
+            seconds = json.loads(done.read_text(encoding="utf-8"))["seconds"]
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    servers = {s.name: s for s in discover_servers(root / "servers")}
+    return Synth(root=root, outdir=root / "cdk.out", servers=servers, seconds=seconds)
+
+
+def _synthesize(root: Path) -> float:
+    """A kit checkout in `root`: the real handlers and requirements, the real, template and fixture servers."""
     from stacks.application import build_app
 
-    root = tmp_path_factory.mktemp("kit")
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
     for name in ("handlers", "requirements.txt", "cdk.json"):
         _link(root, name)
     servers_dir = root / "servers"
@@ -142,10 +164,9 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
             render(template.name, f"tpl-{template.name}", servers_dir / f"tpl-{template.name}")
 
     # discover_servers resolves nothing, so the symlinked folders keep their servers/<name> paths.
-    servers = {s.name: s for s in discover_servers(servers_dir)}
-    outdir = root / "cdk.out"
+    servers = discover_servers(servers_dir)
     started = time.monotonic()
-    build_app(root, servers.values(), outdir=str(outdir), build_dir=BUILD_DIR).synth()
+    build_app(root, servers, outdir=str(root / "cdk.out"), build_dir=BUILD_DIR).synth()
     seconds = time.monotonic() - started
     print(f"\nsynthesized {len(servers)} stacks in {seconds:.1f} s", file=sys.stderr)
-    return Synth(root=root, outdir=outdir, servers=servers, seconds=seconds)
+    return seconds
