@@ -113,21 +113,33 @@ def db_get(sub: str, note_id: str) -> Note:
     return _note(item)
 
 
-def db_list(sub: str, limit: int = 100) -> list[NoteSummary]:
-    paginator = _client().get_paginator("query")
-    pages = paginator.paginate(
-        TableName=_table(),
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-        ExpressionAttributeValues={":pk": {"S": f"USER#{sub}"}, ":prefix": {"S": NOTE_PREFIX}},
-        ProjectionExpression="sk, title, updated_at",
-        PaginationConfig={"MaxItems": limit},
+def _query(sub: str, limit: int, projection: str | None) -> list[dict[str, Any]]:
+    """The user's note items (only `projection`'s attributes when given), newest change first."""
+    options: dict[str, Any] = {"ProjectionExpression": projection} if projection else {}
+    pages = (
+        _client()
+        .get_paginator("query")
+        .paginate(
+            TableName=_table(),
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": f"USER#{sub}"}, ":prefix": {"S": NOTE_PREFIX}},
+            PaginationConfig={"MaxItems": limit},
+            **options,
+        )
     )
-    notes = [
+    items = [item for page in pages for item in page.get("Items", [])]
+    return sorted(items, key=lambda i: str(i["updated_at"]["S"]), reverse=True)
+
+
+def db_list(sub: str, limit: int = 100) -> list[NoteSummary]:
+    return [
         NoteSummary(id=i["sk"]["S"].removeprefix(NOTE_PREFIX), title=i["title"]["S"], updated_at=i["updated_at"]["S"])
-        for page in pages
-        for i in page.get("Items", [])
+        for i in _query(sub, limit, "sk, title, updated_at")
     ]
-    return sorted(notes, key=lambda n: n.updated_at, reverse=True)
+
+
+def db_notes(sub: str, limit: int = 100) -> list[Note]:
+    return [_note(i) for i in _query(sub, limit, None)]
 
 
 def db_update(sub: str, note_id: str, title: str | None, body: str | None) -> Note:
@@ -251,8 +263,7 @@ def note_resource(note_id: str) -> str:
 @mcp.prompt()
 def summarise_notes(focus: str = "") -> str:
     """Summarise all of your notes, optionally focusing on a topic."""
-    sub = current_user()
-    notes = [db_get(sub, summary.id) for summary in db_list(sub)]
+    notes = db_notes(current_user())
     if not notes:
         return "I have no notes yet. Suggest three useful notes I could start with."
     listing = "\n\n".join(f"## {n.title}\n{n.body}" for n in notes)
