@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 # JSON-RPC 2.0 codes (https://www.jsonrpc.org/specification#error_object).
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
+INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 # Server-defined range: the request was fine but the service cannot answer it now.
 SERVICE_UNAVAILABLE = -32001
@@ -29,6 +30,7 @@ def service_unavailable(retry_after_seconds: int = 1) -> Response:
     return jsonrpc_error(
         503,
         SERVICE_UNAVAILABLE,
-        "The server's session store is temporarily unavailable; retry shortly.",
+        "A service this server depends on (its session store) is temporarily unavailable; retry after "
+        f"{retry_after_seconds} s.",
         headers={"Retry-After": str(retry_after_seconds)},
     )

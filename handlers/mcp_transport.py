@@ -16,12 +16,12 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, SUPPORTED_PROTOCOL_VERSIONS
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 
 from handlers.asgi import read_body, replay_body
-from handlers.errors import INVALID_REQUEST, jsonrpc_error, service_unavailable
+from handlers.errors import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, jsonrpc_error, service_unavailable
 from handlers.store import StoreUnavailableError
 
 if TYPE_CHECKING:
@@ -163,22 +163,39 @@ class McpEndpoint:
         return Response(status_code=204)
 
     async def _post(self, scope: Scope, receive: Receive, send: Send, headers: Headers, owner: str | None) -> None:
+        body = await read_body(receive, self._max_body)
+        decoded: dict[str, Any] | Response
+        if body is None:
+            decoded = jsonrpc_error(413, INVALID_REQUEST, f"Request body is larger than {self._max_body} bytes.")
+        else:
+            decoded = _content_type_refusal(headers) or decode_message(body)
+        if isinstance(decoded, Response):
+            await decoded(scope, receive, send)
+            return
+        assert body is not None  # a decoded message came from a body
+        await self._dispatch(scope, replay_body(body, receive), send, headers, owner, decoded)
+
+    async def _dispatch(
+        self, scope: Scope, receive: Receive, send: Send, headers: Headers, owner: str | None, message: dict[str, Any]
+    ) -> None:
         version = headers.get(VERSION_HEADER)
         if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
-            # 2026-07-28 (or an unknown version, which the SDK rejects with a structured error):
-            # self-contained requests, no session, no DynamoDB.
+            if version not in SUPPORTED_PROTOCOL_VERSIONS:
+                refusal = jsonrpc_error(
+                    400,
+                    INVALID_REQUEST,
+                    f"Unsupported MCP-Protocol-Version {version[:40]!r}; this server supports "
+                    f"{', '.join(SUPPORTED_PROTOCOL_VERSIONS)}.",
+                    request_id=message.get("id"),
+                )
+                await refusal(scope, receive, send)
+                return
+            # 2026-07-28: self-contained requests, no session, no DynamoDB.
             await self._transport(scope, receive, send)
             return
 
-        body = await read_body(receive, self._max_body)
-        if body is None:
-            refusal = jsonrpc_error(413, INVALID_REQUEST, f"Request body is larger than {self._max_body} bytes.")
-            await refusal(scope, receive, send)
-            return
-        replay = replay_body(body, receive)
-
-        if _is_initialize(body):
-            await self._initialize(scope, replay, send, owner)
+        if message.get("method") == "initialize":
+            await self._initialize(scope, receive, send, owner)
             return
 
         session_id = headers.get(SESSION_HEADER)
@@ -186,16 +203,28 @@ class McpEndpoint:
             # Someone else's session answers exactly like an unknown one: ids reveal nothing.
             session = self._sessions.touch(session_id, owner)
             if session is None:
-                refusal = jsonrpc_error(404, INVALID_REQUEST, "Session not found: it has ended or expired.")
+                refusal = jsonrpc_error(
+                    404, INVALID_REQUEST, "Session not found: it has ended or expired.", request_id=message.get("id")
+                )
                 await refusal(scope, receive, send)
                 return
             if version is None:
                 # 2025-03-26 clients send no version header; serve them with what initialize negotiated.
                 mutable = MutableHeaders(scope=scope)
                 mutable[VERSION_HEADER] = session.protocol_version
+            elif version != session.protocol_version:
+                refusal = jsonrpc_error(
+                    400,
+                    INVALID_REQUEST,
+                    f"MCP-Protocol-Version {version} differs from the version this session negotiated "
+                    f"({session.protocol_version}); send the negotiated version.",
+                    request_id=message.get("id"),
+                )
+                await refusal(scope, receive, send)
+                return
         # Without a session id the request is still served: Claude's connector never echoes it
         # (claude-ai-mcp #975), and nothing in a stateless server depends on it.
-        await self._transport(scope, replay, send)
+        await self._transport(scope, receive, send)
 
     async def _initialize(self, scope: Scope, receive: Receive, send: Send, owner: str | None) -> None:
         """Serve `initialize`, and on success open a session and return its id."""
@@ -215,15 +244,60 @@ class McpEndpoint:
             await send(message)
 
 
-def _is_initialize(body: bytes) -> bool:
-    # A cheap pre-check keeps JSON parsing off every other request.
-    if b'"initialize"' not in body:
-        return False
+def _content_type_refusal(headers: Headers) -> Response | None:
+    # The SDK answers a wrong Content-Type with a plain-text 400; clients expect a JSON-RPC error.
+    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type == "application/json":
+        return None
+    shown = f"{media_type[:60]!r}" if media_type else "missing"
+    return jsonrpc_error(415, INVALID_REQUEST, f"Content-Type must be application/json (it is {shown}).")
+
+
+def decode_message(body: bytes) -> dict[str, Any] | Response:
+    """The one JSON-RPC message in `body`, or the 400 that explains what is wrong with it.
+
+    The SDK checks messages too, but lets some invalid ones through as notifications (an object
+    id, a float id, `id: null`: answered 202 and dropped) and calls a batch "invalid params".
+    """
     try:
         message: Any = json.loads(body)
-    except ValueError:
-        return False
-    return isinstance(message, dict) and message.get("method") == "initialize"
+    except RecursionError:
+        return jsonrpc_error(400, PARSE_ERROR, "Parse error: the JSON is nested too deeply.")
+    except ValueError as exc:  # includes UnicodeDecodeError
+        return jsonrpc_error(400, PARSE_ERROR, f"Parse error: the body is not valid JSON ({_short(exc)}).")
+    if isinstance(message, list):
+        return jsonrpc_error(400, INVALID_REQUEST, "JSON-RPC batches are not supported; send one message per request.")
+    if not isinstance(message, dict):
+        return jsonrpc_error(400, INVALID_REQUEST, "The body must be one JSON-RPC message (a JSON object).")
+    request_id = message.get("id")
+    has_id = "id" in message
+    if has_id and not _valid_id(request_id):
+        return jsonrpc_error(400, INVALID_REQUEST, "A JSON-RPC id must be a string or an integer.")
+    echo = request_id if has_id else None
+    if message.get("jsonrpc") != "2.0":
+        return jsonrpc_error(400, INVALID_REQUEST, 'The message must say "jsonrpc": "2.0".', request_id=echo)
+    if "method" in message:
+        method = message["method"]
+        if not isinstance(method, str) or not method:
+            return jsonrpc_error(400, INVALID_REQUEST, "method must be a non-empty string.", request_id=echo)
+        if "params" in message and not isinstance(message["params"], dict):
+            return jsonrpc_error(400, INVALID_PARAMS, "params must be a JSON object.", request_id=echo)
+        return message
+    # No method: a response to a server request, which needs an id and exactly one of result/error.
+    if not has_id or ("result" in message) == ("error" in message):
+        return jsonrpc_error(
+            400, INVALID_REQUEST, "A message needs a method (request) or an id with result or error (response)."
+        )
+    return message
+
+
+def _valid_id(value: object) -> bool:
+    # MCP: "string or integer", never null; bool is an int in Python but not a JSON number.
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).split("\n", 1)[0][:120]
 
 
 def _negotiated_version(body: bytes) -> str | None:

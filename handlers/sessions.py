@@ -45,7 +45,8 @@ class SessionStore:
         }
         if owner is not None:
             item["owner"] = {"S": owner}
-        self._table.call("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
+        # A retried put whose first attempt was applied must not turn a created session into an error.
+        self._table.create(item)
         return Session(session_id, protocol_version, owner)
 
     def touch(self, session_id: str, owner: str | None = None) -> Session | None:

@@ -6,15 +6,41 @@ DynamoDB and should not pay for boto3 on a cold start.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from botocore.client import BaseClient
 
 
 class StoreUnavailableError(RuntimeError):
-    """DynamoDB could not be reached or kept refusing after retries; the caller answers 503."""
+    """An AWS dependency (DynamoDB; KMS and Cognito for OAuth) could not be reached or kept refusing
+    after the client's bounded retries; the caller answers 503 + Retry-After."""
+
+
+@contextlib.contextmanager
+def aws_dependency(service: str, operation: str) -> Iterator[None]:
+    """Turn any botocore failure of a call to `service` (after its retries) into `StoreUnavailableError`.
+
+    For KMS and Cognito, whose errors would otherwise surface as a 500 with a stack trace.
+    Only the service, operation and AWS error code are logged: never parameters or messages,
+    which may quote what was sent.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "Unknown")
+        logging.getLogger("handlers").error("%s %s failed: %s", service, operation, code)
+        raise StoreUnavailableError(f"{service} {operation} failed: {code}") from exc
+    except BotoCoreError as exc:
+        logging.getLogger("handlers").error("%s %s failed: %s", service, operation, type(exc).__name__)
+        raise StoreUnavailableError(f"{service} {operation} failed: {type(exc).__name__}") from exc
 
 
 class ConditionFailedError(Exception):
@@ -39,6 +65,11 @@ class Table:
 
                     # Bounded, jittered retries: a throttled table must not hold an invocation until
                     # API Gateway's 29 s cut-off; better to answer 503 + Retry-After quickly.
+                    # botocore's "standard" mode retries throttling errors, 5xx and timeouts, 3 attempts
+                    # in all, sleeping rand(0, 1) * min(scale * 2**i, 20 s) before retry i (full jitter;
+                    # scale 1 s after throttling, 25 ms after other DynamoDB errors in botocore 1.44),
+                    # and stops retrying early once its per-client retry quota is spent. Checked through
+                    # a fault-injecting proxy in tests/faults/test_retries.py.
                     config = Config(
                         retries={"mode": "standard", "max_attempts": 3},
                         connect_timeout=2,
@@ -69,6 +100,22 @@ class Table:
         except BotoCoreError as exc:
             raise StoreUnavailableError(f"DynamoDB {operation} failed: {type(exc).__name__}") from exc
         return result
+
+    def create(self, item: dict[str, Any]) -> None:
+        """Put a new item (`attribute_not_exists(pk)`), tolerating the client's own retry.
+
+        When a first attempt is applied but its response is lost (a read timeout, a 5xx from the
+        front end), botocore retries and the retry fails the condition on the item it wrote
+        itself. Keys here are random, so an item that is already there and equal to ours is ours:
+        success. Anything else there raises `ConditionFailedError`.
+        """
+        try:
+            self.call("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ConditionFailedError:
+            key = {"pk": item["pk"], "sk": item["sk"]}
+            stored = self.call("get_item", Key=key, ConsistentRead=True).get("Item")
+            if stored != item:
+                raise
 
     def transact(self, items: list[dict[str, Any]]) -> None:
         """All of `items` (TransactWriteItems entries, without TableName) or none of them.

@@ -12,6 +12,17 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# The kit's own HTML (error page, dev sign-in form): no scripts, no framing (clickjacking of the
+# sign-in), forms only back to this origin, no referrer leaking the query (txn, state), never cached.
+HTML_HEADERS = {
+    **NO_STORE,
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 class OAuthError(Exception):
@@ -50,5 +61,5 @@ def error_page(title: str, message: str, status: int = 400) -> HTMLResponse:
         f"{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>"
         f"<p>{html.escape(message)}</p><p>Go back to the application and connect again.</p></body></html>",
         status_code=status,
-        headers=NO_STORE,
+        headers=HTML_HEADERS,
     )

@@ -17,12 +17,13 @@ from starlette.routing import Route
 
 from handlers.auth import clients
 from handlers.auth.config import CODE_SECONDS, SCOPES_SUPPORTED, TRANSACTION_SECONDS, OAuthConfig
-from handlers.auth.errors import NO_STORE, OAuthError, error_page, invalid_client, oauth_json
+from handlers.auth.errors import HTML_HEADERS, NO_STORE, OAuthError, error_page, invalid_client, oauth_json
 from handlers.auth.resource import BearerGate, protected_resource_metadata
 from handlers.auth.state import CodeRecord, Grant, OAuthState, Transaction
 from handlers.auth.tokens import TokenSigner, pkce_challenge, sha256_hex
 from handlers.auth.upstream import CognitoUpstream, Identity, UpstreamError, new_verifier
 from handlers.auth.urls import ServerUrls, UnknownOriginError, server_urls
+from handlers.rate_limit import RateLimitedError, RateLimiter, RateLimitSettings
 from handlers.store import StoreUnavailableError
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ MAX_FORM_BYTES = 64 * 1024
 _VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
 _CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 DEV_LOGIN_PATH = "/oauth/dev-login"
+_CSP_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d+)?$|^\[[0-9A-Fa-f:.]+\](:\d+)?$")
+_CSP_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
 
 Endpoint = Callable[["Request"], "Awaitable[Response]"]
 
@@ -60,6 +63,16 @@ def _guarded(endpoint: Endpoint) -> Endpoint:
             )
         except UnknownOriginError:
             return oauth_json({"error": "invalid_request", "error_description": "Unknown origin."}, 400)
+        except RateLimitedError as exc:
+            logger.warning("rate limit %s exceeded on %s", exc.scope, request.url.path)
+            return oauth_json(
+                {
+                    "error": "slow_down",
+                    "error_description": f"Too many requests; retry after {exc.retry_after} s.",
+                },
+                429,
+                {"Retry-After": str(exc.retry_after)},
+            )
 
     return run
 
@@ -79,6 +92,12 @@ async def _form(request: Request) -> dict[str, str]:
     return form
 
 
+def _source_ip(request: Request) -> str:
+    """The caller's address as API Gateway saw it (not X-Forwarded-For, which the caller writes)."""
+    event: dict[str, Any] = request.scope.get("aws.event") or {}
+    return str(event.get("requestContext", {}).get("http", {}).get("sourceIp") or "unknown")
+
+
 def _with_query(uri: str, params: dict[str, str]) -> str:
     parts = urlsplit(uri)
     query = "&".join(q for q in (parts.query, urlencode(params)) if q)
@@ -94,6 +113,7 @@ class OAuthServer:
         self.signer = TokenSigner(config.kms_key_id)
         self.upstream = CognitoUpstream(config)
         self.gate = BearerGate(self.signer)
+        self.limits = RateLimiter(table, RateLimitSettings())
         self.clients = clients.ClientResolver(
             self.state, config.client_idle_seconds, allow_loopback_documents=config.dev_mode
         )
@@ -168,6 +188,7 @@ class OAuthServer:
 
     # -- dynamic client registration -------------------------------------------------------
     async def register(self, request: Request) -> Response:
+        self.limits.hit("register-ip", _source_ip(request), self.limits.settings.register_per_ip)
         body = await request.body()
         if len(body) > MAX_FORM_BYTES:
             raise OAuthError("invalid_client_metadata", "The registration request is too large.")
@@ -314,19 +335,21 @@ class OAuthServer:
         urls = server_urls(request.scope)
         if request.method == "GET":
             txn = request.query_params.get("txn", "")
-            if not txn or self.state.get_transaction(txn) is None:
+            pending = self.state.get_transaction(txn) if txn else None
+            if pending is None:
                 return error_page("Sign-in expired", "This sign-in is unknown or took longer than 10 minutes.")
-            return _login_form(txn)
+            return _login_form(txn, pending.redirect_uri)
         try:
             form = await _form(request)
         except OAuthError as exc:
             return error_page("Invalid request", exc.description)
         txn = form.get("txn", "")
-        if not txn or self.state.get_transaction(txn) is None:
+        pending = self.state.get_transaction(txn) if txn else None
+        if pending is None:
             return error_page("Sign-in expired", "This sign-in is unknown or took longer than 10 minutes.")
         identity = self.upstream.password_sign_in(form.get("username", ""), form.get("password", ""))
         if identity is None:
-            return _login_form(txn, "Wrong username or password.", status=401)
+            return _login_form(txn, pending.redirect_uri, "Wrong username or password.", status=401)
         transaction = self.state.take_transaction(txn)
         if transaction is None:
             return error_page("Sign-in expired", "This sign-in was already completed.")
@@ -362,8 +385,11 @@ class OAuthServer:
 
     async def token(self, request: Request) -> Response:
         urls = server_urls(request.scope)
+        self.limits.hit("token-ip", _source_ip(request), self.limits.settings.token_per_ip)
         form = await _form(request)
         client = await self._authenticate_client(request, form)
+        # Counted once the client is authenticated, so nobody can spend another client's budget.
+        self.limits.hit("token-client", client.client_id, self.limits.settings.token_per_client)
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
             grant = self._redeem_code(form, client, urls)
@@ -448,7 +474,17 @@ class OAuthServer:
         return Response(status_code=200, headers=NO_STORE)
 
 
-def _login_form(txn: str, message: str | None = None, status: int = 200) -> HTMLResponse:
+def _form_target(redirect_uri: str) -> str:
+    """The CSP source for where the sign-in form's 303 leads: Chromium applies `form-action` to
+    the redirect after a form POST, so 'self' alone would block the way back to the client."""
+    parts = urlsplit(redirect_uri)
+    if parts.scheme in {"http", "https"}:
+        # Only host[:port] characters: a registered URI must not smuggle directives into the policy.
+        return f"{parts.scheme}://{parts.netloc}" if _CSP_HOST.fullmatch(parts.netloc) else ""
+    return f"{parts.scheme}:" if _CSP_SCHEME.fullmatch(parts.scheme) else ""  # a native app's scheme (cursor:)
+
+
+def _login_form(txn: str, redirect_uri: str, message: str | None = None, status: int = 200) -> HTMLResponse:
     notice = f'<p role="alert" id="error">{html.escape(message)}</p>' if message else ""
     page = (
         "<!doctype html><html lang=en><head><meta charset=utf-8><title>Sign in (local development)</title></head>"
@@ -459,4 +495,7 @@ def _login_form(txn: str, message: str | None = None, status: int = 200) -> HTML
         '<label>Password <input name="password" type="password" autocomplete="current-password" required></label>'
         '<button type="submit" id="sign-in">Sign in</button></form></body></html>'
     )
-    return HTMLResponse(page, status_code=status, headers=NO_STORE)
+    policy = HTML_HEADERS["Content-Security-Policy"].replace(
+        "form-action 'self'", f"form-action 'self' {_form_target(redirect_uri)}".rstrip()
+    )
+    return HTMLResponse(page, status_code=status, headers={**HTML_HEADERS, "Content-Security-Policy": policy})

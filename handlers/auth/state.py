@@ -94,8 +94,10 @@ class OAuthState:
     # -- generic helpers -------------------------------------------------------------------
     def _put(self, pk: str, record: BaseModel, ttl: int, sk: str = "META", *, new: bool = True) -> None:
         item = {**_key(pk, sk), "data": {"S": record.model_dump_json()}, "ttl": {"N": str(ttl)}}
-        condition = {"ConditionExpression": "attribute_not_exists(pk)"} if new else {}
-        self._table.call("put_item", Item=item, **condition)
+        if new:
+            self._table.create(item)
+        else:
+            self._table.call("put_item", Item=item)
 
     def _get(self, pk: str, model: type[M], sk: str = "META") -> tuple[M, int] | None:
         item = self._table.call("get_item", Key=_key(pk, sk), ConsistentRead=True).get("Item")
@@ -198,13 +200,22 @@ class OAuthState:
         family = FamilyRecord(**grant.model_dump(), created_at=now)
         family_item = self._item(f"FAMILY#{family_id}", family, now + max_lifetime)
         family_item["current"] = {"S": sha256_hex(token)}
-        self._table.transact(
-            [
-                {"Put": {"Item": family_item, "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Put": {"Item": self._refresh_item(token, family_id, min(now + lifetime, now + max_lifetime))}},
-            ]
-        )
+        try:
+            self._table.transact(
+                [
+                    {"Put": {"Item": family_item, "ConditionExpression": "attribute_not_exists(pk)"}},
+                    {"Put": {"Item": self._refresh_item(token, family_id, min(now + lifetime, now + max_lifetime))}},
+                ]
+            )
+        except ConditionFailedError:
+            # The family id is random: if it exists, it is this very write, retried after a lost response.
+            if self._current_of(family_id) != sha256_hex(token):
+                raise
         return token
+
+    def _current_of(self, family_id: str) -> str | None:
+        item = self._table.call("get_item", Key=_key(f"FAMILY#{family_id}"), ConsistentRead=True).get("Item")
+        return None if item is None else str(item["current"]["S"])
 
     def rotate(self, token: str, client_id: str, lifetime: int) -> tuple[FamilyRecord, str] | None:
         """Exchange a refresh token for its successor; None if it is unknown, expired or not this client's.
@@ -255,6 +266,10 @@ class OAuthState:
                 ]
             )
         except ConditionFailedError:
+            # Our own rotation, retried by botocore after its response was lost, finds `current` moved
+            # on to the successor it wrote: that is success, not reuse.
+            if self._current_of(family_id) == sha256_hex(successor):
+                return family, successor
             self.revoke_family(family_id)
             return None
         return family, successor

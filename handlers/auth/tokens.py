@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from handlers.auth.config import CLOCK_LEEWAY_SECONDS
+from handlers.store import aws_dependency
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -86,7 +87,8 @@ class TokenSigner:
                     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
                     from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-                    der = self._kms.get_public_key(KeyId=self._key_id)["PublicKey"]
+                    with aws_dependency("KMS", "GetPublicKey"):
+                        der = self._kms.get_public_key(KeyId=self._key_id)["PublicKey"]
                     key = load_der_public_key(der)
                     if not isinstance(key, RSAPublicKey):
                         raise RuntimeError("MCPKIT_KMS_KEY_ID must be an RSA SIGN_VERIFY key")
@@ -129,9 +131,10 @@ class TokenSigner:
         signing_input = f"{b64url(_json(header))}.{b64url(_json(claims))}".encode("ascii")
         if len(signing_input) > _KMS_RAW_LIMIT:
             raise ValueError("access token claims exceed what KMS signs in one call")
-        signature = self._kms.sign(
-            KeyId=self._key_id, Message=signing_input, MessageType="RAW", SigningAlgorithm=KMS_SIGNING_ALGORITHM
-        )["Signature"]
+        with aws_dependency("KMS", "Sign"):
+            signature = self._kms.sign(
+                KeyId=self._key_id, Message=signing_input, MessageType="RAW", SigningAlgorithm=KMS_SIGNING_ALGORITHM
+            )["Signature"]
         return f"{signing_input.decode('ascii')}.{b64url(signature)}"
 
 

@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 from handlers.auth.config import CLOCK_LEEWAY_SECONDS
 from handlers.auth.tokens import pkce_challenge
+from handlers.store import StoreUnavailableError, aws_dependency
 
 if TYPE_CHECKING:
     import httpx2
@@ -80,9 +81,10 @@ class CognitoUpstream:
         if self._secret is None:
             with self._lock:
                 if self._secret is None:
-                    described = self._idp.describe_user_pool_client(
-                        UserPoolId=self._config.user_pool_id, ClientId=self._config.upstream_client_id
-                    )["UserPoolClient"]
+                    with aws_dependency("Cognito", "DescribeUserPoolClient"):
+                        described = self._idp.describe_user_pool_client(
+                            UserPoolId=self._config.user_pool_id, ClientId=self._config.upstream_client_id
+                        )["UserPoolClient"]
                     self._secret = str(described["ClientSecret"])
         return self._secret
 
@@ -174,7 +176,7 @@ class CognitoUpstream:
 
     def password_sign_in(self, username: str, password: str) -> Identity | None:
         """Local dev sign-in form only: check the password with Cognito's API (moto's pool)."""
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         secret_hash = base64.b64encode(
             hmac.new(
@@ -190,8 +192,11 @@ class CognitoUpstream:
             )
             user = self._idp.admin_get_user(UserPoolId=self._config.user_pool_id, Username=username)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"NotAuthorizedException", "UserNotFoundException"}:
+            code = exc.response.get("Error", {}).get("Code", "Unknown")
+            if code in {"NotAuthorizedException", "UserNotFoundException"}:
                 return None
-            raise
+            raise StoreUnavailableError(f"Cognito sign-in failed: {code}") from exc
+        except BotoCoreError as exc:
+            raise StoreUnavailableError(f"Cognito sign-in failed: {type(exc).__name__}") from exc
         attributes = {a["Name"]: a["Value"] for a in user.get("UserAttributes", [])}
         return Identity(attributes.get("sub", str(user["Username"])), attributes.get("email"))
