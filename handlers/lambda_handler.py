@@ -17,6 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from mangum import Mangum
 
 from handlers.app import Runtime, create_runtime
+from handlers.server_loader import load_event_handler
 from handlers.settings import Settings
 
 if TYPE_CHECKING:
@@ -37,12 +38,22 @@ class LambdaApp:
         self.runtime: Runtime = create_runtime(settings)
         self.loop.run_until_complete(self.runtime.transport.start())
         self.adapter = Mangum(self.runtime.app, lifespan="off")
+        self.on_event = load_event_handler(settings.server)
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         # Anything that ran `asyncio.run()` on this thread since (a test, a tool) leaves no loop set.
         asyncio.set_event_loop(self.loop)
         response: dict[str, Any] = self.adapter(event, context)
         return response
+
+    def handle_event(self, event: dict[str, Any], context: Any) -> Any:
+        """A non-HTTP invocation (the server's own asynchronous work) goes to its `handle_event`."""
+        if self.on_event is None:
+            raise ValueError(
+                "not an API Gateway HTTP event, and the server module defines no handle_event(event, context)"
+            )
+        asyncio.set_event_loop(self.loop)
+        return self.on_event(event, context)
 
     def after_restore(self) -> None:
         """SnapStart: every restored copy must not share random state or AWS connections."""
@@ -57,7 +68,9 @@ lambda_app = LambdaApp(Settings())
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics(capture_cold_start_metric=True)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    if "requestContext" not in event:
+        return lambda_app.handle_event(event, context)
     response = lambda_app(event, context)
     status = int(response.get("statusCode", 500))
     metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)

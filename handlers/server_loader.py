@@ -10,9 +10,12 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+
     from mcp.server.mcpserver import MCPServer
 
 # The code root: in the Lambda zip `handlers/` and `servers/` sit side by side, as in the repository.
@@ -26,6 +29,26 @@ class ServerLoadError(RuntimeError):
 def load_server(spec: str, root: Path = CODE_ROOT) -> MCPServer:
     from mcp.server.mcpserver import MCPServer
 
+    module, path, attribute = _load_module(spec, root)
+    server = getattr(module, attribute, None)
+    if not isinstance(server, MCPServer):
+        raise ServerLoadError(f"{path} must define `{attribute} = MCPServer(...)`; found {type(server).__name__}")
+    return server
+
+
+def load_event_handler(spec: str, root: Path = CODE_ROOT) -> Callable[[dict[str, Any], Any], Any] | None:
+    """The server module's optional `handle_event(event, context)`, for invocations that are not HTTP.
+
+    A server that outlives API Gateway's 29 s (the long-task template) invokes its own function
+    asynchronously; such events carry no API Gateway request context and go here instead of to
+    the HTTP app.
+    """
+    module, _, _ = _load_module(spec, root)
+    handle: Callable[[dict[str, Any], Any], Any] | None = getattr(module, "handle_event", None)
+    return handle if callable(handle) else None
+
+
+def _load_module(spec: str, root: Path) -> tuple[ModuleType, Path, str]:
     path_text, _, attribute = spec.rpartition(":")
     if not path_text or not attribute:
         raise ServerLoadError(f"MCPKIT_SERVER={spec!r} must look like 'servers/<name>/server.py:mcp'")
@@ -49,8 +72,4 @@ def load_server(spec: str, root: Path = CODE_ROOT) -> MCPServer:
         except BaseException:
             del sys.modules[module_name]
             raise
-
-    server = getattr(module, attribute, None)
-    if not isinstance(server, MCPServer):
-        raise ServerLoadError(f"{path} must define `{attribute} = MCPServer(...)`; found {type(server).__name__}")
-    return server
+    return module, path, attribute

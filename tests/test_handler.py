@@ -7,7 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from mcpkit.local_gateway import LambdaContext
+
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.conftest import Invoker
 
 HANDSHAKE_REVISIONS = ["2025-03-26", "2025-06-18", "2025-11-25"]
@@ -249,3 +253,28 @@ def test_snapstart_after_restore_hook_is_registered_and_renews_instance_state(la
     for hook, args, kwargs in hooks:
         hook(*args, **kwargs)
     assert table.client is not client_before
+
+
+def test_non_http_invocation_goes_to_the_servers_handle_event(tmp_path: Path, aws: Any) -> None:
+    # GIVEN a server module with its own entry for asynchronous self-invocations (long-task template)
+    (tmp_path / "server.py").write_text(
+        "from mcp.server.mcpserver import MCPServer\n"
+        "mcp = MCPServer('worker')\n"
+        "def handle_event(event, context):\n"
+        "    return {'handled': event['job']}\n"
+    )
+    from handlers.lambda_handler import LambdaApp
+    from handlers.settings import Settings
+
+    app = LambdaApp(Settings(server=f"{tmp_path / 'server.py'}:mcp", table_name="unused"))
+
+    # WHEN Lambda delivers an event that did not come through API Gateway
+    result = app.handle_event({"job": "j-1"}, LambdaContext())
+
+    # THEN the server's handler gets it
+    assert result == {"handled": "j-1"}
+
+
+def test_non_http_invocation_without_handle_event_is_a_clear_error(lambda_module: Any) -> None:
+    with pytest.raises(ValueError, match="defines no handle_event"):
+        lambda_module.handler({"job": "x"}, LambdaContext())

@@ -141,12 +141,17 @@ def test_generated_server_passes_its_own_tests_and_serves_through_mcpkit_dev(tem
     assert listed.json()["result"]["tools"], listed.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kit bug: ServerFolder.server_spec() needs the server under the project root "
-    "(ValueError from Path.relative_to); mcpkit dev --servers-dir /elsewhere crashes",
-)
 def test_dev_serves_a_servers_dir_outside_the_project(tmp_path: Path) -> None:
     render("minimal", "outside", tmp_path / "outside")
     server = start_dev_server("--server", "outside", "--servers-dir", str(tmp_path), timeout=30)
-    stop_dev_server(server)
+    try:
+        listed = httpx.post(
+            server.url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
+            headers={**HEADERS, "mcp-protocol-version": "2025-11-25"},
+            timeout=30,
+        )
+    finally:
+        stop_dev_server(server)
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["result"]["tools"], listed.text
