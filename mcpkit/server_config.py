@@ -162,8 +162,14 @@ class ServerFolder(BaseModel):
         return f"McpServer-{self.name}"
 
     def server_spec(self, root: Path) -> str:
-        """The `MCPKIT_SERVER` value: `<path relative to root>/server.py:mcp`."""
-        return f"{(self.path / SERVER_FILE).relative_to(root).as_posix()}:{SERVER_ATTRIBUTE}"
+        """The `MCPKIT_SERVER` value: `<path relative to root>/server.py:mcp`.
+
+        In the Lambda zip the server always sits under the code root; locally (`mcpkit dev
+        --servers-dir /elsewhere`) it may not, and the loader takes an absolute path as well.
+        """
+        module, root = (self.path / SERVER_FILE).resolve(), root.resolve()
+        location = module.relative_to(root).as_posix() if module.is_relative_to(root) else module.as_posix()
+        return f"{location}:{SERVER_ATTRIBUTE}"
 
     def runtime_environment(self, *, root: Path, table_name: str) -> dict[str, str]:
         """The environment the handler runs with, in Lambda and under `mcpkit dev` alike."""
