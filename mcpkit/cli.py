@@ -38,6 +38,10 @@ def dev(
         str | None,
         typer.Option(help="Override the server's auth: 'oauth' (sign-in, tokens) or 'none'."),
     ] = None,
+    instances: Annotated[
+        int,
+        typer.Option(min=1, max=64, help="Warm Lambda instances (processes) serving requests concurrently."),
+    ] = 1,
 ) -> None:
     """Serve a server locally through the real Lambda handler, with DynamoDB emulated."""
     from mcpkit.dev import DevOptions, serve
@@ -54,6 +58,7 @@ def dev(
         aws_endpoint=aws_endpoint,
         servers_dir=servers_dir.resolve(),
         auth=auth_mode,
+        instances=instances,
     )
 
     def announce(url: str, oauth: LocalOAuth | None) -> None:

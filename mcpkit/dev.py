@@ -31,6 +31,8 @@ class DevOptions:
     aws_endpoint: str | None = None  # an already-running emulator (another `mcpkit dev`, DynamoDB Local)
     servers_dir: Path = PROJECT_ROOT / "servers"
     auth: Literal["none", "oauth"] | None = None  # overrides the server's mcpkit.toml
+    # Warm Lambda instances (processes) behind the gateway; more than one lets requests run concurrently.
+    instances: int = 1
 
 
 def dev_environment(folder: ServerFolder, options: DevOptions, aws_endpoint: str) -> dict[str, str]:
@@ -54,7 +56,7 @@ def serve(options: DevOptions, announce: Callable[[str, LocalOAuth | None], None
     """Serve until interrupted; `announce` receives the URL (and the dev sign-in) once requests are accepted."""
     import uvicorn
 
-    from mcpkit.local_gateway import LambdaInstance, LocalGateway
+    from mcpkit.local_gateway import LambdaInstance, LambdaPool, LocalGateway
 
     folder = load_server(options.servers_dir / options.server)
     url = f"http://{options.host}:{options.port}/mcp"
@@ -71,7 +73,7 @@ def serve(options: DevOptions, announce: Callable[[str, LocalOAuth | None], None
             routes = routes + contract.OAUTH_ROUTES + DEV_LOGIN_ROUTES
         elif options.auth == "none":
             os.environ["MCPKIT_AUTH_MODE"] = "none"
-        instance = LambdaInstance()
+        instance = LambdaInstance() if options.instances <= 1 else LambdaPool(options.instances)
         gateway = LocalGateway(
             instance,
             routes=routes,

@@ -72,6 +72,58 @@ class LambdaInstance:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
+_worker_handler: Any = None
+
+
+def _worker_init(entry_point: str) -> None:
+    """A pool process's init phase: import the handler once, as a new Lambda execution environment does."""
+    global _worker_handler
+    _worker_handler = LambdaInstance._init(entry_point)
+
+
+def _worker_invoke(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result: dict[str, Any] = _worker_handler(event, context)
+    return result
+
+
+def _worker_pid() -> int:
+    import os
+
+    time.sleep(0.2)  # keep this worker busy so the next warm-up call starts (and initializes) another
+    return os.getpid()
+
+
+class LambdaPool:
+    """N warm execution environments, each its own process running one event at a time: Lambda's scale-out.
+
+    One `LambdaInstance` serializes every request behind one thread; under concurrent load (the
+    load test, concurrent code redemption) requests must really run side by side, as they do on
+    separate Lambda instances that share nothing but the table.
+    """
+
+    def __init__(self, instances: int, entry_point: str = "handlers.lambda_handler:handler") -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self._executor = ProcessPoolExecutor(
+            max_workers=instances,
+            # spawn, not fork: every instance runs its own init phase from a clean interpreter.
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init,
+            initargs=(entry_point,),
+        )
+        warm = [self._executor.submit(_worker_pid) for _ in range(instances)]
+        self.pids = sorted({future.result() for future in warm})
+
+    async def invoke(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        future = self._executor.submit(_worker_invoke, event, context)
+        result: dict[str, Any] = await asyncio.wrap_future(future)
+        return result
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
 @dataclass(frozen=True)
 class _Route:
     method: str
@@ -101,11 +153,11 @@ def _json_message(status: int, message: str) -> tuple[int, list[tuple[bytes, byt
 
 
 class LocalGateway:
-    """ASGI app that plays API Gateway for one `LambdaInstance`."""
+    """ASGI app that plays API Gateway for one `LambdaInstance` (or a `LambdaPool` of them)."""
 
     def __init__(
         self,
-        instance: LambdaInstance,
+        instance: LambdaInstance | LambdaPool,
         *,
         routes: Iterable[tuple[str, str]],
         allowed_origins: Iterable[str],
