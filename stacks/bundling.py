@@ -20,13 +20,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
 Architecture = Literal["arm64", "x86_64"]
 
@@ -44,6 +45,7 @@ RUNTIME_PROVIDED: Final[frozenset[str]] = frozenset({"boto3", "botocore", "s3tra
 SKIPPED_DIRS: Final[frozenset[str]] = frozenset({"__pycache__", "tests", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 SKIPPED_SUFFIXES: Final[tuple[str, ...]] = (".pyc", ".pyo")
 FIXED_ZIP_TIME: Final = (1980, 1, 1, 0, 0, 0)
+STALE_AFTER_SECONDS: Final = 3600
 
 
 class BundlingError(RuntimeError):
@@ -273,6 +275,18 @@ def _check_limits(bundle: Bundle, name: str) -> None:
         )
 
 
+def _drop_stale(candidates: Iterable[Path], *, keep: Path) -> None:
+    """Remove superseded cache entries, but only old ones: a concurrent synth may still be copying one."""
+    cutoff = time.time() - STALE_AFTER_SECONDS
+    for stale in candidates:
+        if stale == keep or stale.stat().st_mtime > cutoff:
+            continue
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
 def _dependencies(spec: BundleSpec, cache: Path, installer: Callable[[BundleSpec, Path], None]) -> Path:
     """The installed, pruned, byte-compiled dependencies, shared by every server with the same requirements."""
     key = dependencies_key(spec)
@@ -286,9 +300,7 @@ def _dependencies(spec: BundleSpec, cache: Path, installer: Callable[[BundleSpec
                 _prune(site, spec.python_version)
                 _compile(site, spec.python_version)
                 site.rename(target)
-            for stale in cache.glob(f"deps-{spec.architecture}-*"):
-                if stale != target and stale.is_dir():
-                    shutil.rmtree(stale, ignore_errors=True)
+            _drop_stale(cache.glob(f"deps-{spec.architecture}-*"), keep=target)
     return target
 
 
@@ -325,9 +337,7 @@ def build_bundle(
                 # Atomic: a reader never sees a half-written zip under the final name.
                 partial.replace(zip_path)
             bundle = Bundle(zip_path, zip_path.stat().st_size, unzipped, cache_hit=False)
-            for stale in cache.glob(f"{name}-{spec.architecture}-*.zip"):
-                if stale != zip_path:
-                    stale.unlink(missing_ok=True)
+            _drop_stale(cache.glob(f"{name}-{spec.architecture}-*.zip"), keep=zip_path)
 
     if report:
         mib = 1024 * 1024

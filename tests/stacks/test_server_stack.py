@@ -11,6 +11,7 @@ from aws_cdk.assertions import Match, Template
 from mcpkit import gateway_contract as contract
 from stacks.constructs.mcp_server import ACCESS_LOG_FORMAT, TABLE_ACTIONS, cfn_response_parameters, route_keys
 from stacks.constructs.oauth import RESOURCE_SERVER_ID, TOOLS_SCOPE, domain_prefix_base
+from tests.stacks.conftest import template_folders
 
 if TYPE_CHECKING:
     from tests.stacks.conftest import Synth
@@ -46,6 +47,15 @@ def test_every_server_has_a_stack(synth: Synth) -> None:
     for name, server in synth.servers.items():
         assert (synth.outdir / f"{server.stack_name}.template.json").is_file(), name
     assert {"example", "fixture-full", "fixture-oauth"} <= set(synth.servers)
+
+
+def test_every_server_template_is_synthesized(synth: Synth) -> None:
+    templates = template_folders()
+    if not templates:
+        pytest.skip("no server_templates/*/server.py yet")
+    for template in templates:
+        server = synth.servers[f"tpl-{template.name}"]
+        assert (synth.outdir / f"{server.stack_name}.template.json").is_file()
 
 
 def test_function_properties_follow_config(synth: Synth) -> None:
@@ -120,6 +130,7 @@ def test_api_calls_the_live_alias_of_a_published_version(synth: Synth) -> None:
         assert integration["Properties"]["IntegrationUri"] == {"Ref": alias_id}
         assert integration["Properties"]["IntegrationType"] == "AWS_PROXY"
         assert integration["Properties"]["PayloadFormatVersion"] == "2.0"
+        assert integration["Properties"]["TimeoutInMillis"] == contract.INTEGRATION_TIMEOUT_SECONDS * 1000
         permissions = of_type(template, "AWS::Lambda::Permission").values()
         assert permissions
         assert all(p["Properties"]["FunctionName"] == {"Ref": alias_id} for p in permissions)
