@@ -1,0 +1,133 @@
+"""Shared by tests/hostile and tests/faults: an OAuth `mcpkit dev` behind the fault proxy, and helpers.
+
+Layout per test worker: moto (in this process) ← FaultProxy (in this process, no faults unless a
+test asks) ← `mcpkit dev --auth oauth --instances 3` (a subprocess serving the vault test server).
+The proxy sits in front of everything the dev server asks AWS, but only DynamoDB calls are ever
+faulted; the tests talk to moto directly to inspect the table or forge tokens with the real key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from mcpkit.fault_proxy import FaultProxy
+from mcpkit.local_aws import EmbeddedAws, endpoint_environment
+from tests.auth.harness import Harness, dev_credentials
+from tests.conftest import ROOT, DevServer, free_port, stop_dev_server
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+SERVERS_DIR = "tests/hostile/servers"
+SERVER = "vault"
+DEV_TABLE = "mcpkit-local"
+KEY_ALIAS = f"alias/mcpkit-local-{SERVER}"
+MCP_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+INSTANCES = 3
+
+
+def start_oauth_dev(aws_endpoint: str, *, instances: int = INSTANCES, timeout: float = 90) -> DevServer:
+    """`mcpkit dev --auth oauth` for the vault server against `aws_endpoint`, once it answers."""
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", "POWERTOOLS_LOG_LEVEL": "INFO"}
+    for key in [k for k in env if k.startswith(("MCPKIT_", "AWS_ENDPOINT_URL"))]:
+        del env[key]
+    args = ["dev", "--port", str(port), "--servers-dir", SERVERS_DIR, "--server", SERVER, "--auth", "oauth"]
+    args += ["--instances", str(instances), "--aws-endpoint", aws_endpoint]
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by stop_dev_server
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mcpkit", *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True
+    )
+    server = DevServer(f"http://127.0.0.1:{port}/mcp", process, log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"mcpkit dev exited with {process.returncode}:\n{server.output()}")
+        if "Dev sign-in:" in server.output():
+            try:
+                httpx.get(server.url, timeout=1)
+                return server
+            except httpx.TransportError:
+                pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"mcpkit dev did not start in time:\n{server.output()}")
+
+
+class VaultHarness(Harness):
+    """The auth tests' harness, for the vault server (its own signing key alias)."""
+
+    def forge(self, claims: dict[str, Any], header: dict[str, Any] | None = None) -> str:
+        from tests.auth.harness import b64url
+
+        kid = self.http.get(f"{self.base}/oauth/jwks.json").json()["keys"][0]["kid"]
+        head = {"alg": "RS256", "typ": "at+jwt", "kid": kid, **(header or {})}
+        signing_input = f"{b64url(json.dumps(head).encode())}.{b64url(json.dumps(claims).encode())}"
+        signature = self.kms().sign(
+            KeyId=KEY_ALIAS,
+            Message=signing_input.encode(),
+            MessageType="RAW",
+            SigningAlgorithm="RSASSA_PKCS1_V1_5_SHA_256",
+        )["Signature"]
+        return f"{signing_input}.{b64url(signature)}"
+
+
+@dataclass
+class OAuthDev:
+    emulator: EmbeddedAws
+    proxy: FaultProxy
+    harness: VaultHarness
+
+    def table(self) -> DynamoDBClient:
+        """A client straight to moto (never through the proxy) for looking at what was stored."""
+        import boto3
+
+        env = endpoint_environment(self.emulator.endpoint)
+        client: DynamoDBClient = boto3.client(
+            "dynamodb",
+            endpoint_url=self.emulator.endpoint,
+            region_name=env["AWS_DEFAULT_REGION"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
+        return client
+
+    def items(self, prefix: str) -> list[dict[str, Any]]:
+        pages = self.table().get_paginator("scan").paginate(TableName=DEV_TABLE)
+        return [item for page in pages for item in page["Items"] if item["pk"]["S"].startswith(prefix)]
+
+
+def open_oauth_dev() -> Iterator[OAuthDev]:
+    with EmbeddedAws() as emulator, FaultProxy(emulator.endpoint, seed=6) as proxy:
+        server = start_oauth_dev(proxy.endpoint)
+        username, password = dev_credentials(server.output())
+        harness = VaultHarness(server, emulator.endpoint, username, password)
+        try:
+            yield OAuthDev(emulator, proxy, harness)
+        finally:
+            harness.http.close()
+            stop_dev_server(server)
+
+
+def rpc(method: str, params: dict[str, Any] | None = None, id_: int | str | None = 1) -> dict[str, Any]:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if params is not None:
+        message["params"] = params
+    if id_ is not None:
+        message["id"] = id_
+    return message
+
+
+def initialize_params(version: str = "2025-06-18") -> dict[str, Any]:
+    return {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "hostile", "version": "1"}}
