@@ -108,16 +108,31 @@ class OAuthDev:
         return [item for page in pages for item in page["Items"] if item["pk"]["S"].startswith(prefix)]
 
 
+_shared: list[Any] = []  # [OAuthDev, ExitStack, users] while running
+
+
 def open_oauth_dev() -> Iterator[OAuthDev]:
-    with EmbeddedAws() as emulator, FaultProxy(emulator.endpoint, seed=6) as proxy:
+    """The worker's one OAuth dev server, shared by tests/hostile and tests/faults (each has a fixture)."""
+    import contextlib
+
+    if not _shared:
+        stack = contextlib.ExitStack()
+        emulator = stack.enter_context(EmbeddedAws())
+        proxy = stack.enter_context(FaultProxy(emulator.endpoint, seed=6))
         server = start_oauth_dev(proxy.endpoint)
+        stack.callback(stop_dev_server, server)
         username, password = dev_credentials(server.output())
         harness = VaultHarness(server, emulator.endpoint, username, password)
-        try:
-            yield OAuthDev(emulator, proxy, harness)
-        finally:
-            harness.http.close()
-            stop_dev_server(server)
+        stack.callback(harness.http.close)
+        _shared[:] = [OAuthDev(emulator, proxy, harness), stack, 0]
+    _shared[2] += 1
+    try:
+        yield _shared[0]
+    finally:
+        _shared[2] -= 1
+        if _shared[2] == 0:
+            _shared[1].close()
+            _shared.clear()
 
 
 def rpc(method: str, params: dict[str, Any] | None = None, id_: int | str | None = 1) -> dict[str, Any]:
