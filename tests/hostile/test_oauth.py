@@ -80,8 +80,8 @@ def token_of_kind(harness: VaultHarness, kind: str) -> str | None:
     if kind == "wrong-typ":
         return harness.forge(harness.claims(), {"typ": "JWT"})
     if kind == "tampered":
-        head, _, signature = harness.forge(harness.claims()).split(".")
-        return f"{head}.{b64url(json.dumps(harness.claims(sub='someone-else')).encode())}.{signature}"
+        head, _, jws_signature = harness.forge(harness.claims()).split(".")
+        return f"{head}.{b64url(json.dumps(harness.claims(sub='someone-else')).encode())}.{jws_signature}"
     if kind == "no-scope":
         return harness.forge(harness.claims(scope="openid"))
     if kind == "basic":
