@@ -65,13 +65,14 @@ class Table:
 
                     # Bounded, jittered retries: a throttled table must not hold an invocation until
                     # API Gateway's 29 s cut-off; better to answer 503 + Retry-After quickly.
-                    # botocore's "standard" mode retries throttling errors, 5xx and timeouts, 3 attempts
-                    # in all, sleeping rand(0, 1) * min(scale * 2**i, 20 s) before retry i (full jitter;
-                    # scale 1 s after throttling, 25 ms after other DynamoDB errors in botocore 1.44),
-                    # and stops retrying early once its per-client retry quota is spent. Checked through
-                    # a fault-injecting proxy in tests/faults/test_retries.py.
+                    # botocore's "standard" mode retries throttling errors, 5xx and timeouts: 3 attempts in
+                    # all (`total_max_attempts`; the older `max_attempts` key counts retries, so 3 of those
+                    # made 4 attempts, up to 12 s of read timeouts, as the fault proxy showed). Before retry
+                    # i it sleeps rand(0, 1) * min(scale * 2**i, 20 s) (full jitter; scale 1 s after
+                    # throttling, 25 ms after other DynamoDB errors in botocore 1.44), and stops retrying
+                    # once its per-client retry quota is spent. Checked in tests/faults/test_retries.py.
                     config = Config(
-                        retries={"mode": "standard", "max_attempts": 3},
+                        retries={"mode": "standard", "total_max_attempts": 3},
                         connect_timeout=2,
                         read_timeout=3,
                         tcp_keepalive=True,

@@ -71,7 +71,8 @@ class TokenSigner:
             from botocore.config import Config
 
             self._client = boto3.client(
-                "kms", config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
+                "kms",
+                config=Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5),
             )
         return self._client
 

@@ -68,7 +68,7 @@ class CognitoUpstream:
             from botocore.config import Config
 
             self._client = boto3.client(
-                "cognito-idp", config=Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=5)
+                "cognito-idp", config=Config(retries={"mode": "standard", "total_max_attempts": 3}, read_timeout=5)
             )
         return self._client
 
