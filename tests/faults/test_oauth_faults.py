@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from pydantic import BaseModel
 
 from handlers.auth.state import ClientRecord, CodeRecord, FamilyRecord, Transaction
 from handlers.settings import Settings
@@ -48,7 +49,12 @@ def assert_unavailable(response: httpx.Response) -> None:
 
 def assert_whole_records(dev: OAuthDev) -> None:
     """Every OAuth item is complete and parses; every refresh family's current token exists."""
-    models = {"CLIENT#": ClientRecord, "CODE#": CodeRecord, "TXN#": Transaction, "FAMILY#": FamilyRecord}
+    models: dict[str, type[BaseModel]] = {
+        "CLIENT#": ClientRecord,
+        "CODE#": CodeRecord,
+        "TXN#": Transaction,
+        "FAMILY#": FamilyRecord,
+    }
     for prefix, model in models.items():
         for item in dev.items(prefix):
             assert int(item["ttl"]["N"]) > 0
