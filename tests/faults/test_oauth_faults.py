@@ -14,7 +14,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from pydantic import BaseModel
 
 from handlers.auth.state import ClientRecord, CodeRecord, FamilyRecord, Transaction
 from handlers.settings import Settings
@@ -26,6 +25,8 @@ from tests.hostile.support import MCP_HEADERS, rpc
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from pydantic import BaseModel
 
     from mcpkit.local_aws import EmbeddedAws
     from tests.hostile.support import OAuthDev
