@@ -8,6 +8,15 @@ when the inputs do and an unchanged server is not re-uploaded or re-deployed.
 Layout at the zip root (the Lambda code root, `/var/task`): the runtime dependencies, the
 `handlers/` package and the one server at `servers/<name>/`, which is the path `MCPKIT_SERVER`
 names relative to the code root.
+
+What keeps the zip small (measured step by step in docs/infrastructure.md):
+- dependencies are installed from the hash-pinned `requirements.lock` (`--require-hashes`), plus a
+  server's own `servers/<name>/requirements.txt` through that server's lock (stacks/lockfile.py);
+- dependency libraries ship sourceless: legacy-layout bytecode (`module.pyc` beside where
+  `module.py` was) and no `.py`, except the few files a library reads as data (`KEEP_SOURCE`);
+  `handlers/` and the server keep their sources, so their tracebacks show lines;
+- what the Lambda runtime never imports is left out (`PRUNED`, each entry with its reason) unless
+  the server's own requirements need it; a server that imports a pruned module fails the build.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,13 +36,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
+from stacks.lockfile import LOCK_FILE, REQUIREMENTS_FILE, LockError, check_fresh, normalise
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
 
 Architecture = Literal["arm64", "x86_64"]
 
 # Bump when the bundling procedure changes, so old cache entries stop matching.
-BUNDLE_FORMAT: Final = "mcpkit-bundle-4"
+BUNDLE_FORMAT: Final = "mcpkit-bundle-5"
 LAMBDA_PYTHON_VERSION: Final = "3.12"
 LAMBDA_CODE_ROOT: Final = "/var/task"
 # Lambda quotas for a .zip deployment package (docs: "Lambda quotas", deployment package size).
@@ -44,6 +56,89 @@ RUNTIME_PROVIDED: Final[frozenset[str]] = frozenset({"boto3", "botocore", "s3tra
 # Nothing under these names is ever imported in Lambda.
 SKIPPED_DIRS: Final[frozenset[str]] = frozenset({"__pycache__", "tests", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 SKIPPED_SUFFIXES: Final[tuple[str, ...]] = (".pyc", ".pyo")
+# Library files read as data at import time, so they keep their source (bytecode then goes to
+# __pycache__, because a .py beside a legacy .pyc wins and would be recompiled on every cold start).
+KEEP_SOURCE: Final[frozenset[str]] = frozenset(
+    {
+        # anyio builds its lazy-import table by parsing its own __init__ (inspect.getsource); without
+        # the source it silently imports every submodule eagerly instead.
+        "anyio/__init__.py",
+        "anyio/abc/__init__.py",
+    }
+)
+# Installer bookkeeping in *.dist-info that nothing reads at run time (importlib.metadata needs
+# METADATA and entry_points.txt, which stay). RECORD is also wrong once files are pruned.
+DIST_INFO_NOISE: Final[frozenset[str]] = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
+
+
+@dataclass(frozen=True)
+class Prune:
+    """Part of an installed distribution that the Lambda runtime never imports."""
+
+    distribution: str
+    # Paths (files or folders ending in "/") relative to the code root; empty: the whole distribution.
+    paths: tuple[str, ...]
+    # Import names a server must not use when this is pruned (checked in the server's sources).
+    modules: tuple[str, ...]
+    why: str
+
+
+# Powertools subpackages outside Logger/Metrics/Tracer (kept: logging, metrics, tracing, shared,
+# middleware_factory, utilities/jmespath_utils for the logger's correlation paths, utilities/typing).
+_POWERTOOLS_UNUSED: Final = (
+    "event_handler",
+    *(
+        f"utilities/{name}"
+        for name in (
+            "auth_alpha", "batch", "circuit_breaker", "data_classes", "data_masking", "feature_flags",
+            "idempotency", "kafka", "metadata", "parameters", "parser", "streaming", "validation",
+        )
+    ),
+)  # fmt: skip
+# Verified on the unzipped package by tests/stacks/test_bundle_smoke.py (the cold path, MCP requests
+# of each revision, and the OAuth token path) and with `python -X importtime`. A server whose own
+# requirements need one of these distributions gets it back (see `_protected`).
+PRUNED: Final[tuple[Prune, ...]] = (
+    Prune(
+        "uvicorn",
+        (),
+        ("uvicorn",),
+        "an ASGI server; Lambda runs the app through Mangum. `mcp` depends on it for `MCPServer.run()`, and "
+        "sse_starlette imports it inside try/except ImportError only to hook uvicorn's graceful shutdown, "
+        "which cost ~57 ms of every cold start",
+    ),
+    Prune("click", (), ("click",), "only uvicorn's command line imports it"),
+    Prune(
+        "pycparser",
+        (),
+        ("pycparser",),
+        "cffi's C declaration parser, used when compiling cffi modules, never when loading a compiled one",
+    ),
+    Prune(
+        "cffi",
+        ("cffi/",),
+        ("cffi",),
+        "cffi's Python API (FFI, cdef, build tooling); cryptography's Rust binding imports only the compiled "
+        "`_cffi_backend` extension, which stays",
+    ),
+    Prune(
+        "pydantic",
+        ("pydantic/v1/",),
+        ("pydantic.v1",),
+        "the pydantic 1 compatibility layer; pydantic and fastapi import it only to detect v1 models, inside "
+        "try/except ImportError or on a path that mixes v1 and v2 models",
+    ),
+    Prune(
+        "aws-lambda-powertools",
+        tuple(f"aws_lambda_powertools/{p}/" for p in _POWERTOOLS_UNUSED),
+        tuple(f"aws_lambda_powertools.{p.replace('/', '.')}" for p in _POWERTOOLS_UNUSED),
+        "the runtime uses Powertools' Logger, Metrics and Tracer only; these utilities are 1.2 MB of the zip "
+        "(the kept parts never import them; `shared.functions.pydantic_to_dict` would, for a pydantic event, "
+        "which API Gateway never sends)",
+    ),
+    Prune("jsonschema", ("jsonschema/tests/", "jsonschema/benchmarks/"), (), "jsonschema's own test suite"),
+    Prune("referencing", ("referencing/tests/",), (), "referencing's own test suite"),
+)
 FIXED_ZIP_TIME: Final = (1980, 1, 1, 0, 0, 0)
 STALE_AFTER_SECONDS: Final = 3600
 
@@ -63,7 +158,28 @@ class BundleSpec:
 
     @property
     def requirements(self) -> Path:
-        return self.root / "requirements.txt"
+        return self.root / REQUIREMENTS_FILE
+
+    @property
+    def server_requirements(self) -> Path | None:
+        """The server's own additions to the kit's requirements (optional)."""
+        path = self.server_dir / REQUIREMENTS_FILE
+        return path if path.is_file() else None
+
+    @property
+    def requirement_files(self) -> tuple[Path, ...]:
+        extra = self.server_requirements
+        return (self.requirements,) if extra is None else (self.requirements, extra)
+
+    @property
+    def lock(self) -> Path:
+        """The hash-pinned closure to install: the server's own lock when it adds requirements, else the kit's."""
+        return (self.root if self.server_requirements is None else self.server_dir) / LOCK_FILE
+
+    @property
+    def dependency_set(self) -> str:
+        """Servers that add no requirements share one installed set; one that does gets its own."""
+        return "kit" if self.server_requirements is None else f"server-{self.server_dir.name}"
 
     @property
     def handlers_dir(self) -> Path:
@@ -88,7 +204,15 @@ class Bundle:
 
 
 def pip_install(spec: BundleSpec, target: Path) -> None:
-    """Install the runtime requirements as Linux wheels for the target architecture into `target`."""
+    """Install the locked runtime requirements as Linux wheels for the target architecture into `target`.
+
+    Every wheel must match a sha256 in the lock (`--require-hashes`); pip also refuses any dependency
+    the lock does not pin, so nothing unpinned can slip in.
+    """
+    try:
+        check_fresh(spec.lock, spec.requirement_files)
+    except LockError as exc:
+        raise BundlingError(str(exc)) from exc
     command = [
         sys.executable,
         "-m",
@@ -106,16 +230,24 @@ def pip_install(spec: BundleSpec, target: Path) -> None:
         "--only-binary=:all:",
         # Bytecode is compiled below, for the Lambda path and with hash-based invalidation.
         "--no-compile",
+        "--require-hashes",
         "--target",
         str(target),
         "-r",
-        str(spec.requirements),
+        str(spec.lock),
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
+        output = result.stderr.strip() or result.stdout.strip()
+        if "DO NOT MATCH THE HASHES" in output:
+            raise BundlingError(
+                f"a downloaded wheel does not match the sha256 pinned in {spec.lock}: the index or a mirror "
+                "served different bytes than when the lock was made. Do not deploy; if the change is expected "
+                f"(a re-published wheel), regenerate the lock with `make lock` and review the diff.\n{output}"
+            )
         raise BundlingError(
-            f"pip could not install {spec.requirements} for {spec.platform} / Python {spec.python_version} "
-            f"(only binary wheels can be used without Docker):\n{result.stderr.strip() or result.stdout.strip()}"
+            f"pip could not install {spec.lock} for {spec.platform} / Python {spec.python_version} "
+            f"(only binary wheels can be used without Docker):\n{output}"
         )
 
 
@@ -148,7 +280,9 @@ def dependencies_key(spec: BundleSpec) -> str:
     hasher.feed("format", BUNDLE_FORMAT.encode())
     hasher.feed("platform", spec.platform.encode())
     hasher.feed("python", spec.python_version.encode())
-    hasher.feed("requirements", spec.requirements.read_bytes())
+    hasher.feed("keep-source", "\n".join(sorted(KEEP_SOURCE)).encode())
+    for path in (*spec.requirement_files, spec.lock):
+        hasher.feed(f"requirements:{path.name}", path.read_bytes() if path.is_file() else b"")
     return hasher.hexdigest()
 
 
@@ -156,6 +290,8 @@ def cache_key(spec: BundleSpec) -> str:
     """sha256 over every input of the zip; equal keys mean an identical package."""
     hasher = _Hasher()
     hasher.feed("dependencies", dependencies_key(spec).encode())
+    # Editing what is pruned changes the zip without changing any input file.
+    hasher.feed("pruned", repr((PRUNED, sorted(DIST_INFO_NOISE))).encode())
     for source_root, arcroot in _source_roots(spec):
         for path in _source_files(source_root):
             hasher.feed(f"file:{(arcroot / path.relative_to(source_root)).as_posix()}", path.read_bytes())
@@ -182,6 +318,119 @@ def _prune(site: Path, python_version: str) -> None:
                 pyc.unlink()
 
 
+_REQUIREMENT_NAME: Final = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def _installed(site: Path) -> dict[str, Path]:
+    """Normalised distribution name → its *.dist-info folder."""
+    found: dict[str, Path] = {}
+    for dist_info in site.glob("*.dist-info"):
+        for line in (dist_info / "METADATA").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("Name:"):
+                found[normalise(line.removeprefix("Name:").strip())] = dist_info
+                break
+    return found
+
+
+def _requires(dist_info: Path) -> list[str]:
+    """Names a distribution depends on, without optional extras (other markers are kept: over-keeping is safe)."""
+    names: list[str] = []
+    for line in (dist_info / "METADATA").read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("Requires-Dist:"):
+            requirement = line.removeprefix("Requires-Dist:")
+            match = _REQUIREMENT_NAME.match(requirement)
+            if match and "extra ==" not in requirement.partition(";")[2]:
+                names.append(normalise(match.group(1)))
+    return names
+
+
+def _requirement_names(path: Path) -> list[str]:
+    names: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-") and (match := _REQUIREMENT_NAME.match(line)):
+            names.append(normalise(match.group(1)))
+    return names
+
+
+def _protected(spec: BundleSpec, installed: dict[str, Path]) -> set[str]:
+    """The server's own requirements and everything they depend on: never pruned."""
+    todo = [] if spec.server_requirements is None else _requirement_names(spec.server_requirements)
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            if name in installed:
+                todo.extend(_requires(installed[name]))
+    return seen
+
+
+def _active_prunes(spec: BundleSpec, site: Path) -> list[Prune]:
+    installed = _installed(site)
+    protected = _protected(spec, installed)
+    return [p for p in PRUNED if normalise(p.distribution) not in protected and normalise(p.distribution) in installed]
+
+
+def _excluded_paths(site: Path, prunes: Iterable[Prune]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """(exact files, folder prefixes) of `site` that stay out of the zip."""
+    installed = _installed(site)
+    files: set[str] = set()
+    prefixes: list[str] = []
+    for prune in prunes:
+        if prune.paths:
+            prefixes += [p for p in prune.paths if p.endswith("/")]
+            files |= {p for p in prune.paths if not p.endswith("/")}
+            continue
+        dist_info = installed[normalise(prune.distribution)]
+        prefixes.append(f"{dist_info.name}/")
+        # RECORD names every installed file, so a top-level module or a folder shared with another
+        # distribution (namespace packages) is handled exactly; its .py now exist only as legacy .pyc.
+        for row in (dist_info / "RECORD").read_text(encoding="utf-8").splitlines():
+            path = row.rsplit(",", 2)[0]
+            if path and not path.startswith(".."):
+                files.add(path)
+                if path.endswith(".py"):
+                    files.add(path.removesuffix(".py") + ".pyc")
+    return frozenset(files), tuple(prefixes)
+
+
+_IMPORT: Final = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import\s+([\w\s,()]+)|import\s+([\w.,\s]+?))\s*(?:#.*)?$")
+
+
+def _imported_modules(source: str) -> Iterator[tuple[int, str]]:
+    """(line, module) for each absolute import statement; a heuristic, not a parser (no code is run)."""
+    for number, line in enumerate(source.splitlines(), start=1):
+        match = _IMPORT.match(line)
+        if match is None:
+            continue
+        if match.group(1):
+            yield number, match.group(1)
+            for name in match.group(2).replace("(", "").replace(")", "").split(","):
+                name = name.strip().split(" ")[0]
+                if name:
+                    yield number, f"{match.group(1)}.{name}"
+        else:
+            for name in match.group(3).split(","):
+                yield number, name.strip().split(" ")[0]
+
+
+def check_server_imports(spec: BundleSpec, prunes: Iterable[Prune]) -> None:
+    """Fail the build if the server imports something the zip would leave out: better than an ImportError in Lambda."""
+    modules = {module: prune for prune in prunes for module in prune.modules}
+    for path in _source_files(spec.server_dir):
+        if path.suffix != ".py":
+            continue
+        for number, imported in _imported_modules(path.read_text(encoding="utf-8", errors="replace")):
+            for module, prune in modules.items():
+                if imported == module or imported.startswith(f"{module}."):
+                    raise BundlingError(
+                        f"{path}:{number}: imports {imported}, which the kit leaves out of the Lambda zip "
+                        f"({prune.why}). To ship it, add {prune.distribution} to "
+                        f"{spec.server_dir / REQUIREMENTS_FILE} and run `make lock`."
+                    )
+
+
 def _copy_sources(spec: BundleSpec, site: Path) -> None:
     for source_root, arcroot in _source_roots(spec):
         for path in _source_files(source_root):
@@ -190,8 +439,12 @@ def _copy_sources(spec: BundleSpec, site: Path) -> None:
             shutil.copyfile(path, destination)
 
 
-def _compile(site: Path, python_version: str) -> None:
-    """Precompile bytecode: Lambda's code root is read-only, so without .pyc every cold start recompiles."""
+def _compile(site: Path, python_version: str, *, sourceless: bool = False) -> None:
+    """Precompile bytecode: Lambda's code root is read-only, so without .pyc every cold start recompiles.
+
+    `sourceless` (the dependencies): legacy layout (`-b`, `x.pyc` beside `x.py`), then the sources
+    go, except `KEEP_SOURCE`. Python imports a lone legacy .pyc directly (SourcelessFileLoader).
+    """
     running = f"{sys.version_info.major}.{sys.version_info.minor}"
     if running != python_version:
         # Bytecode is version-specific; a mismatched .pyc would only be ignored, so ship none.
@@ -213,6 +466,7 @@ def _compile(site: Path, python_version: str) -> None:
             "0",
             "--invalidation-mode",
             "unchecked-hash",
+            *(["-b"] if sourceless else []),
             "-s",
             str(site),
             "-p",
@@ -227,15 +481,37 @@ def _compile(site: Path, python_version: str) -> None:
     if not ok:
         # Some wheels ship deliberately uncompilable .py files (templates, fixtures); those only stay uncompiled.
         print("mcpkit: some files in the Lambda package could not be byte-compiled; shipped as source", file=sys.stderr)
+    if sourceless:
+        _drop_library_sources(site, python_version)
 
 
-def _write_zip(trees: Sequence[Path], destination: Path) -> int:
+def _drop_library_sources(site: Path, python_version: str) -> None:
+    """Delete each .py that has legacy bytecode beside it; a kept source gets its bytecode in __pycache__."""
+    tag = f"cpython-{python_version.replace('.', '')}"
+    for source in sorted(site.rglob("*.py")):
+        legacy = source.with_suffix(".pyc")
+        if not legacy.is_file():
+            continue  # not compilable (templates, fixtures): the source is all there is
+        if source.relative_to(site).as_posix() in KEEP_SOURCE:
+            cached = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+            cached.parent.mkdir(exist_ok=True)
+            legacy.replace(cached)
+        else:
+            source.unlink()
+    # Type stubs are for type checkers only.
+    for stub in site.rglob("*.pyi"):
+        stub.unlink()
+
+
+def _write_zip(trees: Sequence[Path], destination: Path, exclude: Callable[[str], bool] | None = None) -> int:
     """Zip the union of `trees` deterministically (sorted, fixed time and modes); returns the unzipped size."""
     entries: dict[str, Path] = {}
     for tree in trees:
         for path in tree.rglob("*"):
             if path.is_file():
-                entries[path.relative_to(tree).as_posix()] = path
+                arcname = path.relative_to(tree).as_posix()
+                if exclude is None or not exclude(arcname):
+                    entries[arcname] = path
     total = 0
     with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
         for arcname in sorted(entries):
@@ -290,17 +566,18 @@ def _drop_stale(candidates: Iterable[Path], *, keep: Path) -> None:
 def _dependencies(spec: BundleSpec, cache: Path, installer: Callable[[BundleSpec, Path], None]) -> Path:
     """The installed, pruned, byte-compiled dependencies, shared by every server with the same requirements."""
     key = dependencies_key(spec)
-    target = cache / f"deps-{spec.architecture}-{key[:20]}"
-    with _locked(cache / f"deps-{spec.architecture}.lock"):
+    family = f"deps-{spec.architecture}-{spec.dependency_set}"
+    target = cache / f"{family}-{key[:20]}"
+    with _locked(cache / f"{family}.lock"):
         if not target.is_dir():
             with tempfile.TemporaryDirectory(prefix=".deps-", dir=cache) as work:
                 site = Path(work) / "site"
                 site.mkdir()
                 installer(spec, site)
                 _prune(site, spec.python_version)
-                _compile(site, spec.python_version)
+                _compile(site, spec.python_version, sourceless=True)
                 site.rename(target)
-            _drop_stale(cache.glob(f"deps-{spec.architecture}-*"), keep=target)
+            _drop_stale(cache.glob(f"{family}-*"), keep=target)
     return target
 
 
@@ -327,13 +604,22 @@ def build_bundle(
             bundle = Bundle(zip_path, zip_path.stat().st_size, unzipped_size(zip_path), cache_hit=True)
         else:
             dependencies = _dependencies(spec, cache, installer)
+            prunes = _active_prunes(spec, dependencies)
+            check_server_imports(spec, prunes)
+            files, prefixes = _excluded_paths(dependencies, prunes)
+
+            def excluded(arcname: str) -> bool:
+                parts = arcname.split("/")
+                noise = len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] in DIST_INFO_NOISE
+                return noise or arcname in files or arcname.startswith(prefixes)
+
             with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=cache) as work:
                 sources = Path(work) / "sources"
                 sources.mkdir()
                 _copy_sources(spec, sources)
                 _compile(sources, spec.python_version)
                 partial = Path(work) / "package.zip"
-                unzipped = _write_zip([dependencies, sources], partial)
+                unzipped = _write_zip([dependencies, sources], partial, exclude=excluded)
                 # Atomic: a reader never sees a half-written zip under the final name.
                 partial.replace(zip_path)
             bundle = Bundle(zip_path, zip_path.stat().st_size, unzipped, cache_hit=False)
