@@ -67,8 +67,9 @@ deploy: install
 destroy: install
 	cdk destroy McpServer-$(SERVER)
 
+# `make bench BENCH_ARGS=--check` exits non-zero when a target is missed (see bench/README.md).
 bench: install
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .build .mypy_cache .ruff_cache .pytest_cache

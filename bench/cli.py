@@ -50,11 +50,14 @@ RUNMCP: Final = Env("runmcp")
 KIT_TABLE_CLIENT: Final = "handlers.lambda_handler:lambda_app.runtime.table.client"
 
 
+STARTED: Final = time.monotonic()
+
+
 def log(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
+    print(f"bench [{time.monotonic() - STARTED:5.0f} s]: {message}", file=sys.stderr, flush=True)
 
 
-def kit_subject(name: str, server_dir: Path, task_dir: Path) -> Subject:
+def kit_subject(name: str, server_dir: Path, task_dir: Path, warm_iterations: int) -> Subject:
     from mcpkit.server_config import load_server
 
     folder = load_server(server_dir)
@@ -78,6 +81,7 @@ def kit_subject(name: str, server_dir: Path, task_dir: Path) -> Subject:
         cold_revisions=("2025-11-25", events.MODERN),
         sessions=True,
         dynamodb_client=KIT_TABLE_CLIENT,
+        warm_iterations=warm_iterations,
         kit=True,
     )
 
@@ -213,7 +217,7 @@ def open_kit_session(version: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--runs", type=int, default=11, help="cold runs per subject and revision (default 11)")
+    parser.add_argument("--runs", type=int, default=10, help="cold runs per subject and revision (default 10)")
     parser.add_argument("--warm", type=int, default=2000, help="timed warm requests per revision (default 2000)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite the table in bench/README.md")
@@ -242,8 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         # The deployed package (arm64, as the stack builds it) is what zip_mb reports.
         zip_mb[name] = lambda_package(server_dir, "arm64", cache_dir=ROOT / ".build").zipped_bytes / 1e6
-        runnable = lambda_package(server_dir, architecture, cache_dir=ROOT / "bench" / ".envs" / "bundles")
-        subjects.append(kit_subject(name, server_dir, unpacked(runnable)))
+        runnable = lambda_package(server_dir, architecture, cache_dir=ROOT / ".build")
+        subjects.append(kit_subject(name, server_dir, unpacked(runnable), args.warm))
     subjects.extend(peers)
 
     results: dict[tuple[str, str], Measurement] = {}
@@ -263,13 +267,9 @@ def main(argv: list[str] | None = None) -> int:
         for round_ in range(args.runs + 1):
             for subject, revision in cold:
                 session = open_kit_session(revision) if subject.kit and revision in events.HANDSHAKE_REVISIONS else None
-                first, imported, modules = run_cold(subject, revision, environments[subject.key], session)
-                if round_ == 0:
-                    continue  # fills the page cache and bytecode caches; Lambda's disk is warm too
-                measurement = results[(subject.key, revision)]
-                measurement.first_response_ms.append(first)
-                measurement.import_ms.append(imported)
-                measurement.modules = modules
+                # Round 0 fills the page cache and bytecode caches (Lambda's disk is warm too) and is dropped.
+                into = results[(subject.key, revision)] if round_ else Measurement(subject.key, subject.label, revision)
+                run_cold(subject, revision, environments[subject.key], session, into)
 
         for subject in subjects:
             for revision in subject.revisions:
@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     report.write_json(summary, ROOT / "bench" / "results.json")
     if not args.no_readme:
         report.update_readme(summary, ROOT / "bench" / "README.md")
-    failed = [t for t in summary["targets"] if not t["pass"]]
+    failed = [t for t in summary["targets"] if not t["pass"] and not t["informational"]]
     if args.check and failed:
         log(f"{len(failed)} target(s) missed")
         return 1

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from stacks.bundling import Bundle, BundleSpec, build_bundle, pip_install
+from stacks.bundling import Bundle, BundleSpec, build_bundle
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -127,25 +127,10 @@ def host_architecture() -> Architecture:
     raise EnvError(f"no Lambda architecture matches this machine ({machine})")
 
 
-def _cached_installer(spec: BundleSpec, target: Path) -> None:
-    """`pip_install`, run once per (requirements, platform) and copied for every server's package."""
-    key = hashlib.sha256(spec.requirements.read_bytes() + spec.platform.encode() + spec.python_version.encode())
-    cached = ENVS_DIR / "sites" / f"{spec.platform}-{key.hexdigest()[:16]}"
-    if not (cached / MARKER).is_file():
-        staging = cached.with_name(cached.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        pip_install(spec, staging)
-        (staging / MARKER).write_text("complete")
-        shutil.rmtree(cached, ignore_errors=True)
-        staging.rename(cached)
-    shutil.copytree(cached, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(MARKER))
-
-
 def lambda_package(server_dir: Path, architecture: Architecture, cache_dir: Path | None = None) -> Bundle:
     """The server's Lambda zip, built by the stack's own bundler (cached by the hash of its inputs)."""
     spec = BundleSpec(root=ROOT, server_dir=server_dir, architecture=architecture)
-    return build_bundle(spec, cache_dir=cache_dir, installer=_cached_installer, report=False)
+    return build_bundle(spec, cache_dir=cache_dir, report=False)
 
 
 def unpacked(bundle: Bundle) -> Path:
@@ -156,4 +141,9 @@ def unpacked(bundle: Bundle) -> Path:
         with zipfile.ZipFile(bundle.path) as archive:
             archive.extractall(destination)
         (destination / MARKER).write_text("complete")
+    # The bundler names zips `<server>-<arch>-<hash>`; older trees of the same server are stale.
+    prefix = bundle.path.stem.rsplit("-", 1)[0] + "-"
+    for stale in destination.parent.glob(f"{prefix}*"):
+        if stale != destination:
+            shutil.rmtree(stale, ignore_errors=True)
     return destination

@@ -20,6 +20,7 @@ PROBE_STARTED_NS = time.monotonic_ns()
 
 import importlib  # noqa: E402 - the timestamp above must come first
 import json  # noqa: E402
+import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import uuid  # noqa: E402
@@ -83,6 +84,10 @@ def failure(response: Any, expect: str) -> str | None:
 def main(job_path: str) -> None:
     with open(job_path) as handle:
         job: dict[str, Any] = json.load(handle)
+    # Lambda's runtime gives the root logger a handler (and leaves it at WARNING) before it imports
+    # the handler, so a library's `logging.basicConfig(level=INFO)` (the SDK's MCPServer does one)
+    # is a no-op there. Do the same, or every subject would log INFO lines here that Lambda drops.
+    logging.getLogger().addHandler(logging.StreamHandler(sys.stdout))
     os.chdir(job["cwd"])
     sys.path[:0] = job["sys_path"]
 
@@ -98,10 +103,19 @@ def main(job_path: str) -> None:
     session_id: str | None = None
     setup_calls: list[list[str]] = []
     calls: list[str] = []
+    dynamodb_ns = [0]
     client = resolve(job["dynamodb_client"]) if job.get("dynamodb_client") and job["mode"] == "warm" else None
     if client is not None:
         # The hook the kit's own tests use: one entry per DynamoDB API call this client makes.
-        client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+        def before(model: Any, **_: Any) -> None:
+            calls.append(model.name)
+            dynamodb_ns[0] -= time.perf_counter_ns()
+
+        def after(**_: Any) -> None:
+            dynamodb_ns[0] += time.perf_counter_ns()
+
+        client.meta.events.register("before-call.dynamodb", before)
+        client.meta.events.register("after-call.dynamodb", after)
 
     for raw in job["setup"]:
         response = handler(with_session(json.loads(raw), session_id), LambdaContext())
@@ -116,6 +130,9 @@ def main(job_path: str) -> None:
     if job["mode"] == "cold":
         response = handler(with_session(json.loads(request), session_id), LambdaContext())
         result["first_response_ns"] = time.monotonic_ns()
+        # CPU time since the process started (interpreter start-up included): steadier than wall
+        # time on a machine that is busy with other work.
+        result["first_response_cpu_ns"] = time.process_time_ns()
         result["error"] = failure(response, expect)
     else:
         events = [with_session(json.loads(request), session_id) for _ in range(job["warmup"] + job["iterations"])]
@@ -125,13 +142,17 @@ def main(job_path: str) -> None:
             if error is not None:
                 raise SystemExit(f"warm-up request failed: {error}")
         calls.clear()
+        dynamodb_ns[0] = 0
         durations: list[int] = []
         errors: list[str] = []
         clock = time.perf_counter_ns
+        in_dynamodb: list[int] = []
         for event, context in zip(events[job["warmup"] :], contexts[job["warmup"] :], strict=True):
+            before_request = dynamodb_ns[0]
             started = clock()
             response = handler(event, context)
             durations.append(clock() - started)
+            in_dynamodb.append(dynamodb_ns[0] - before_request)
             error = failure(response, expect)
             if error is not None:
                 errors.append(error)
@@ -141,6 +162,7 @@ def main(job_path: str) -> None:
             error=errors[0] if errors else None,
             setup_dynamodb_calls=setup_calls,
             dynamodb_calls=len(calls) if client is not None else None,
+            dynamodb_ns=in_dynamodb,
             dynamodb_operation_counts={name: calls.count(name) for name in sorted(set(calls))},
         )
 

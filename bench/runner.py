@@ -56,11 +56,16 @@ class Measurement:
     label: str
     revision: str
     first_response_ms: list[float] = field(default_factory=list)
+    first_response_cpu_ms: list[float] = field(default_factory=list)
     import_ms: list[float] = field(default_factory=list)
     modules: int | None = None
     warm_us: list[float] = field(default_factory=list)
     warm_iterations: int = 0
     dynamodb_calls_per_request: float | None = None
+    # Mean time per request spent inside DynamoDB calls (on moto, here): part of the warm figures.
+    dynamodb_us_per_request: float | None = None
+    # Each request's duration minus its own time inside DynamoDB calls: what the handler itself costs.
+    own_us: list[float] = field(default_factory=list)
     # Per request, by operation name (PutItem, UpdateItem, GetItem, …): what the cost model prices.
     dynamodb_operations: dict[str, float] = field(default_factory=dict)
     initialize_dynamodb_calls: list[str] | None = None
@@ -159,13 +164,16 @@ def warm_job(subject: Subject, revision: str) -> dict[str, Any]:
 
 
 def run_cold(
-    subject: Subject, revision: str, env: Mapping[str, str], session_id: str | None
-) -> tuple[float, float, int]:
-    """(first_response_ms, import_ms, modules loaded) of one fresh process."""
+    subject: Subject, revision: str, env: Mapping[str, str], session_id: str | None, into: Measurement
+) -> None:
+    """One fresh process: start, import, first `tools/call` response."""
     result, started, _ = _run_probe(subject, cold_job(subject, revision, session_id), env, COLD_TIMEOUT_S)
     if result.get("error"):
         raise RunError(f"{subject.label} [{revision}] cold request failed: {result['error']}")
-    return (result["first_response_ns"] - started) / 1e6, result["import_ns"] / 1e6, int(result["modules"])
+    into.first_response_ms.append((result["first_response_ns"] - started) / 1e6)
+    into.first_response_cpu_ms.append(result["first_response_cpu_ns"] / 1e6)
+    into.import_ms.append(result["import_ns"] / 1e6)
+    into.modules = int(result["modules"])
 
 
 def run_warm(subject: Subject, revision: str, env: Mapping[str, str], into: Measurement) -> None:
@@ -176,6 +184,9 @@ def run_warm(subject: Subject, revision: str, env: Mapping[str, str], into: Meas
     into.warm_iterations = len(into.warm_us)
     if result.get("dynamodb_calls") is not None:
         into.dynamodb_calls_per_request = result["dynamodb_calls"] / into.warm_iterations
+        in_dynamodb = result["dynamodb_ns"]
+        into.dynamodb_us_per_request = sum(in_dynamodb) / 1000 / into.warm_iterations
+        into.own_us = [(d - x) / 1000 for d, x in zip(result["durations_ns"], in_dynamodb, strict=True)]
         into.dynamodb_operations = {
             name: count / into.warm_iterations for name, count in result["dynamodb_operation_counts"].items()
         }
