@@ -147,7 +147,7 @@ def _synthesize(root: Path) -> float:
 
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir()
-    for name in ("handlers", "requirements.txt", "cdk.json"):
+    for name in ("handlers", "requirements.txt", "requirements.lock", "cdk.json"):
         _link(root, name)
     servers_dir = root / "servers"
     servers_dir.mkdir()
