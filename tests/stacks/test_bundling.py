@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from stacks.bundling import (
     build_bundle,
     cache_key,
 )
+from stacks.lockfile import Pin, render
 from tests.stacks.conftest import BUILD_DIR, ROOT
 
 pytestmark = pytest.mark.slow
@@ -217,3 +219,56 @@ def test_real_package_for_the_example_server() -> None:
     assert any(n.startswith("_cffi_backend.cpython-312-aarch64") for n in names)
     # The zip_mb target of issue 7 is 10 MB; this guards the win so far (see docs/infrastructure.md).
     assert bundle.zipped_bytes < 11.5e6
+
+
+def _tiny_wheel(folder: Path) -> Path:
+    """A pure-Python wheel in a local folder: the index of the hash tests (no network)."""
+    folder.mkdir()
+    wheel = folder / "tinypkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("tinypkg/__init__.py", "VALUE = 1\n")
+        archive.writestr("tinypkg-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: tinypkg\nVersion: 1.0\n")
+        archive.writestr(
+            "tinypkg-1.0.dist-info/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
+        archive.writestr("tinypkg-1.0.dist-info/RECORD", "")
+    return wheel
+
+
+@pytest.fixture
+def local_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    wheel = _tiny_wheel(tmp_path / "wheels")
+    # pip reads these in the bundler's subprocess: only the local folder, no index, no machine config.
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheel.parent))
+    return wheel
+
+
+def _lock_kit(kit: Path, sha256: str) -> None:
+    (kit / "requirements.txt").write_text("tinypkg==1.0\n", encoding="utf-8")
+    pins = {"tinypkg": Pin("1.0", {sha256})}
+    (kit / "requirements.lock").write_text(render(pins, [kit / "requirements.txt"], kit), encoding="utf-8")
+
+
+def test_locked_install_checks_every_wheel_hash(kit: Path, tmp_path: Path, local_index: Path) -> None:
+    spec = BundleSpec(root=kit, server_dir=kit / "servers" / "demo", architecture="x86_64")
+    _lock_kit(kit, hashlib.sha256(local_index.read_bytes()).hexdigest())
+    bundle = build_bundle(spec, cache_dir=tmp_path / "good", report=False)
+    with zipfile.ZipFile(bundle.path) as archive:
+        assert "tinypkg/__init__.pyc" in archive.namelist()
+
+    _lock_kit(kit, "0" * 64)  # the wheel on the index is not the one that was locked
+    with pytest.raises(BundlingError, match=r"does not match the sha256 pinned in .*requirements\.lock.*make lock"):
+        build_bundle(spec, cache_dir=tmp_path / "tampered", report=False)
+
+
+def test_a_stale_or_missing_lock_fails_before_any_install(kit: Path, tmp_path: Path, local_index: Path) -> None:
+    spec = BundleSpec(root=kit, server_dir=kit / "servers" / "demo", architecture="x86_64")
+    with pytest.raises(BundlingError, match=r"requirements\.lock: missing.*Run `make lock`"):
+        build_bundle(spec, cache_dir=tmp_path, report=False)
+    _lock_kit(kit, hashlib.sha256(local_index.read_bytes()).hexdigest())
+    (kit / "requirements.txt").write_text("tinypkg==1.0\nother==2.0\n", encoding="utf-8")
+    with pytest.raises(BundlingError, match=r"requirements\.lock is out of date.*Run `make lock`"):
+        build_bundle(spec, cache_dir=tmp_path, report=False)
