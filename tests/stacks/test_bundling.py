@@ -23,7 +23,7 @@ from stacks.bundling import (
     build_bundle,
     cache_key,
 )
-from stacks.lockfile import Pin, render
+from stacks.lockfile import Pin, check_fresh, render, server_folders
 from tests.stacks.conftest import BUILD_DIR, ROOT
 
 pytestmark = pytest.mark.slow
@@ -272,3 +272,23 @@ def test_a_stale_or_missing_lock_fails_before_any_install(kit: Path, tmp_path: P
     (kit / "requirements.txt").write_text("tinypkg==1.0\nother==2.0\n", encoding="utf-8")
     with pytest.raises(BundlingError, match=r"requirements\.lock is out of date.*Run `make lock`"):
         build_bundle(spec, cache_dir=tmp_path, report=False)
+
+
+def test_every_lock_in_the_repo_matches_its_requirements() -> None:
+    """An edited requirements.txt without `make lock` fails here, not at someone's synth."""
+    check_fresh(ROOT / "requirements.lock", [ROOT / "requirements.txt"])
+    folders = list(server_folders(ROOT))
+    assert ROOT / "server_templates" / "http-api" in folders
+    for folder in folders:
+        check_fresh(folder / "requirements.lock", [ROOT / "requirements.txt", folder / "requirements.txt"])
+
+
+def test_a_rendered_template_brings_its_requirements_and_lock(tmp_path: Path) -> None:
+    from mcpkit.templates import render
+
+    server = tmp_path / "servers" / "my-api"
+    render("http-api", "my-api", server)
+    spec = BundleSpec(root=ROOT, server_dir=server)
+    assert spec.requirement_files == (ROOT / "requirements.txt", server / "requirements.txt")
+    check_fresh(spec.lock, spec.requirement_files)
+    assert "httpx==0.28.1" in spec.lock.read_text(encoding="utf-8")
