@@ -22,6 +22,7 @@ help:
 	@echo "make lock    - re-pin the Lambda dependencies with hashes after editing a requirements.txt"
 	@echo "make deploy  - cdk deploy McpServer-$(SERVER) (needs AWS credentials)"
 	@echo "make bench   - cold-start and per-request benchmark against peer implementations"
+	@echo "make load    - 10,000 requests, 100 clients, 500 sessions, 5% DynamoDB faults against mcpkit dev"
 
 install: $(VENV)/.installed node_modules/.installed browser
 
@@ -53,7 +54,7 @@ lint: $(VENV)/.installed
 # Server folders each hold a `server.py` (and `tests/conftest.py`): one mypy run per folder keeps
 # their module names from colliding.
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy handlers mcpkit stacks app.py tests bench
+	$(VENV)/bin/mypy handlers mcpkit stacks app.py tests bench load
 	@for d in servers/*/ server_templates/*/; do $(VENV)/bin/mypy --no-error-summary "$$d" || exit 1; done
 
 pytest: install
@@ -76,6 +77,10 @@ destroy: install
 # `make bench BENCH_ARGS=--check` exits non-zero when a target is missed (see bench/README.md).
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
+
+# Loopback only, bounded (10,000 requests, a hard deadline); exits non-zero if a check fails.
+load: install
+	$(PY) -m load $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .build .mypy_cache .ruff_cache .pytest_cache
