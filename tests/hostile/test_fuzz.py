@@ -250,7 +250,7 @@ def test_token_never_fails(
         data["client_id"] = "mcp-unknown"
     headers = {"content-type": content_type}
     if basic is not None:
-        headers["authorization"] = f"Basic {basic}"
+        headers["authorization"] = f"Basic {basic.strip()}".strip()  # h11 refuses edge whitespace in values
     with _from("127.0.0.5") as http:
         body = httpx.QueryParams(data).__str__().encode()
         response = http.post(f"{harness.base}/oauth/token", content=body, headers=headers)
