@@ -9,8 +9,11 @@ Prices: us-east-1, on-demand list prices, looked up on 2026-11-25:
   $0.125 per million read request units (https://aws.amazon.com/dynamodb/pricing/on-demand/).
   A write of an item up to 1 KB is 1 WRU — also when its condition fails; an eventually
   consistent read of up to 4 KB is 0.5 RRU, a strongly consistent one 1 RRU.
-Free tiers, data transfer, CloudWatch Logs ingestion and storage are left out: they are the same
-for every subject or depend on traffic shape rather than on the handler.
+- CloudWatch Logs: $0.50 per GB ingested (standard log class) (https://aws.amazon.com/cloudwatch/pricing/),
+  applied to what each handler itself writes per request (its request log lines and EMF metrics);
+  Lambda's own START/END/REPORT lines are the same for every subject and left out.
+Free tiers, data transfer and log storage are left out: they depend on traffic shape and
+retention rather than on the handler.
 
 The measured durations come from this machine, not from a 512 MB Graviton function (which gets
 about a third of a vCPU), so absolute dollars are indicative; the ratios between subjects are
@@ -33,6 +36,7 @@ LAMBDA_USD_PER_REQUEST: Final = 0.20 / 1_000_000
 HTTP_API_USD_PER_REQUEST: Final = 1.00 / 1_000_000
 DYNAMODB_USD_PER_WRU: Final = 0.625 / 1_000_000
 DYNAMODB_USD_PER_RRU: Final = 0.125 / 1_000_000
+CLOUDWATCH_LOGS_USD_PER_BYTE: Final = 0.50 / 1e9
 
 # Request units per call, for items under 1 KB (writes) / 4 KB (reads), as the session items are.
 WRITE_OPERATIONS: Final = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
@@ -45,7 +49,9 @@ def billed_ms(durations_us: Iterable[float]) -> float:
     return sum(values) / len(values)
 
 
-def usd_per_million(durations_us: list[float], dynamodb_operations_per_request: dict[str, float]) -> float:
+def usd_per_million(
+    durations_us: list[float], dynamodb_operations_per_request: dict[str, float], log_bytes_per_request: float = 0.0
+) -> float:
     lambda_compute = billed_ms(durations_us) / 1000 * MEMORY_GB * LAMBDA_USD_PER_GB_SECOND_ARM64
     dynamodb = 0.0
     for operation, per_request in dynamodb_operations_per_request.items():
@@ -55,5 +61,6 @@ def usd_per_million(durations_us: list[float], dynamodb_operations_per_request: 
             dynamodb += per_request * 0.5 * DYNAMODB_USD_PER_RRU
         else:
             raise ValueError(f"no price for DynamoDB {operation}; add it to bench/costs.py")
-    per_request = lambda_compute + LAMBDA_USD_PER_REQUEST + HTTP_API_USD_PER_REQUEST + dynamodb
+    logs = log_bytes_per_request * CLOUDWATCH_LOGS_USD_PER_BYTE
+    per_request = lambda_compute + LAMBDA_USD_PER_REQUEST + HTTP_API_USD_PER_REQUEST + dynamodb + logs
     return per_request * 1_000_000

@@ -53,7 +53,10 @@ def _row(m: Measurement, subject: Subject) -> dict[str, Any]:
         "dynamodb_us_per_request": m.dynamodb_us_per_request,
         "dynamodb_operations_per_request": m.dynamodb_operations,
         "initialize_dynamodb_calls": m.initialize_dynamodb_calls,
-        "usd_per_million_calls": costs.usd_per_million(m.warm_us, m.dynamodb_operations) if warm else None,
+        "log_bytes_per_request": m.log_bytes_per_request,
+        "usd_per_million_calls": (
+            costs.usd_per_million(m.warm_us, m.dynamodb_operations, m.log_bytes_per_request or 0.0) if warm else None
+        ),
     }
 
 
@@ -100,6 +103,7 @@ def summarise(
             "http_api_usd_per_request": costs.HTTP_API_USD_PER_REQUEST,
             "dynamodb_usd_per_wru": costs.DYNAMODB_USD_PER_WRU,
             "dynamodb_usd_per_rru": costs.DYNAMODB_USD_PER_RRU,
+            "cloudwatch_logs_usd_per_gb": costs.CLOUDWATCH_LOGS_USD_PER_BYTE * 1e9,
             "memory_mb": int(costs.MEMORY_GB * 1024),
         },
         "rows": rows,
@@ -181,6 +185,7 @@ COLUMNS: Final = (
     "warm_p99_us",
     "p50 excl. DDB (x naive)",
     "DDB calls/req (us)",
+    "log B/req",
     "USD/1M calls",
     "x naive",
     "zip_mb",
@@ -213,6 +218,7 @@ def table_rows(summary: dict[str, Any]) -> list[list[str]]:
                 if row["own_p50_us"] is None
                 else f"{row['own_p50_us']:,.0f} ({_fmt_ratio(row['own_p50_vs_naive'])})",
                 dynamodb,
+                _fmt(row["log_bytes_per_request"]),
                 _fmt(row["usd_per_million_calls"], 3),
                 _fmt_ratio(row["usd_vs_naive"]),
                 _fmt(row.get("zip_mb"), 1),

@@ -66,6 +66,8 @@ class Measurement:
     dynamodb_us_per_request: float | None = None
     # Each request's duration minus its own time inside DynamoDB calls: what the handler itself costs.
     own_us: list[float] = field(default_factory=list)
+    # Bytes of log output (stdout + stderr) per request over the whole warm process.
+    log_bytes_per_request: float | None = None
     # Per request, by operation name (PutItem, UpdateItem, GetItem, …): what the cost model prices.
     dynamodb_operations: dict[str, float] = field(default_factory=dict)
     initialize_dynamodb_calls: list[str] | None = None
@@ -96,27 +98,34 @@ def _write_job(directory: Path, job: dict[str, Any]) -> Path:
 def _run_probe(
     subject: Subject, job: dict[str, Any], env: Mapping[str, str], timeout: float, extra_args: tuple[str, ...] = ()
 ) -> tuple[dict[str, Any], int, str]:
-    """Start the subject's interpreter on the probe; returns (result, monotonic ns at start, stderr)."""
+    """Start the subject's interpreter on the probe; returns (result, monotonic ns at start, stderr).
+
+    The result gains `log_bytes`: what the subject wrote to stdout, which Lambda ships to
+    CloudWatch Logs (billed per GB ingested).
+    """
     with tempfile.TemporaryDirectory(prefix="mcpkit-bench-") as tmp:
         job_path = _write_job(Path(tmp), job)
+        log_path = Path(tmp) / "stdout.log"
         # -P: the probe's folder is not put on sys.path, so nothing of the bench shadows a subject's module.
         command = [str(subject.env.python), "-P", *extra_args, str(PROBE), str(job_path)]
-        started = time.monotonic_ns()
-        completed = subprocess.run(
-            command,
-            env=dict(env),
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,  # the handlers' request logs, as Lambda would ship them
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        with log_path.open("wb") as log:
+            started = time.monotonic_ns()
+            completed = subprocess.run(
+                command,
+                env=dict(env),
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,  # the handlers' request logs and metrics, as Lambda would ship them
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
         result_path = Path(job["result_path"])
         if completed.returncode != 0 or not result_path.is_file():
             raise RunError(f"{subject.label}: probe exited {completed.returncode}:\n{completed.stderr[-4000:]}")
         result: dict[str, Any] = json.loads(result_path.read_text())
+        result["log_bytes"] = log_path.stat().st_size + len(completed.stderr.encode())
         return result, started, completed.stderr
 
 
@@ -177,11 +186,14 @@ def run_cold(
 
 
 def run_warm(subject: Subject, revision: str, env: Mapping[str, str], into: Measurement) -> None:
-    result, _, _ = _run_probe(subject, warm_job(subject, revision), env, WARM_TIMEOUT_S)
+    job = warm_job(subject, revision)
+    result, _, _ = _run_probe(subject, job, env, WARM_TIMEOUT_S)
     if result.get("errors"):
         raise RunError(f"{subject.label} [{revision}]: {result['errors']} warm requests failed: {result['error']}")
     into.warm_us = [d / 1000 for d in result["durations_ns"]]
     into.warm_iterations = len(into.warm_us)
+    requests = len(job["setup"]) + job["warmup"] + job["iterations"]
+    into.log_bytes_per_request = result["log_bytes"] / requests
     if result.get("dynamodb_calls") is not None:
         into.dynamodb_calls_per_request = result["dynamodb_calls"] / into.warm_iterations
         in_dynamodb = result["dynamodb_ns"]
