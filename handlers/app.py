@@ -1,12 +1,17 @@
-"""The FastAPI application for one MCP server: `/mcp` now, the OAuth routes when auth is on."""
+"""The ASGI application for one MCP server: `/mcp`, plus the OAuth routes when auth is on.
+
+A plain Starlette app (the SDK already depends on Starlette): the kit uses nothing of FastAPI's
+beyond routing, and importing FastAPI cost ~145 ms on every cold start (bench/README.md).
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
+from starlette.applications import Starlette
 from starlette.routing import Route
 
 from handlers.errors import INTERNAL_ERROR, jsonrpc_error
@@ -17,6 +22,10 @@ from handlers.sessions import SessionStore
 from handlers.store import Table
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from mcp.server.mcpserver import MCPServer
+    from starlette.requests import Request
     from starlette.responses import Response
 
     from handlers.auth.server import OAuthServer
@@ -27,7 +36,7 @@ if TYPE_CHECKING:
 class Runtime:
     """Everything one Lambda instance builds once, during init."""
 
-    app: FastAPI
+    app: Starlette
     transport: McpTransport
     table: Table
     oauth: OAuthServer | None = None
@@ -51,16 +60,38 @@ def create_runtime(settings: Settings) -> Runtime:
         settings.max_body_bytes,
         gate=oauth.gate if oauth is not None else None,
     )
-    app = FastAPI(title=server.name, docs_url=None, redoc_url=None, openapi_url=None)
     # No `methods=`: the endpoint answers other methods itself, with the MCP-specific 405 and `Allow`.
-    app.router.routes.append(Route("/mcp", endpoint=endpoint))
-    if oauth is not None:
-        app.router.routes.extend(oauth.routes())
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        # The cause goes to the logs (with the request id); the caller gets no internals.
-        logging.getLogger("handlers").exception("unhandled error on %s %s", request.method, request.url.path)
-        return jsonrpc_error(500, INTERNAL_ERROR, "Internal server error; the details are in the server's logs.")
-
+    routes = [Route("/mcp", endpoint=endpoint), *(oauth.routes() if oauth is not None else [])]
+    app = Starlette(routes=routes, exception_handlers={Exception: _unexpected})
+    _run_sync_tools_inline(server)
     return Runtime(app=app, transport=transport, table=table, oauth=oauth)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # The cause goes to the logs (with the request id); the caller gets no internals.
+    logging.getLogger("handlers").exception("unhandled error on %s %s", request.method, request.url.path)
+    return jsonrpc_error(500, INTERNAL_ERROR, "Internal server error; the details are in the server's logs.")
+
+
+def _run_sync_tools_inline(server: MCPServer) -> None:
+    """Call plain `def` tools on the event loop instead of handing each call to a worker thread.
+
+    A Lambda instance serves one request at a time, so blocking the loop costs nothing, while the
+    SDK's `anyio.to_thread` hand-off costs ~0.4 ms per call here: anyio's idle workers belong to the
+    root task, and Mangum runs every invocation as a new one, so each call starts a thread
+    (bench/README.md, proposal 1). The tool registry is SDK-internal; if it moves, tools simply keep
+    the SDK's default behaviour.
+    """
+    manager = getattr(server, "_tool_manager", None)
+    for tool in manager.list_tools() if manager is not None else []:
+        if not tool.is_async:
+            tool.fn = _as_coroutine_function(tool.fn)
+            tool.is_async = True
+
+
+def _as_coroutine_function(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(fn)
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    return call

@@ -82,6 +82,8 @@ LAMBDA_ENV = {
     "POWERTOOLS_METRICS_NAMESPACE": "McpKit",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
+    # As the stack sets it unless `xray = true`.
+    "POWERTOOLS_TRACE_DISABLED": "true",
 }
 
 
