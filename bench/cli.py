@@ -188,18 +188,9 @@ def machine() -> dict[str, Any]:
 
 
 def create_awslabs_table(endpoint: str) -> None:
-    import boto3
+    from mcpkit.local_aws import emulator_dynamodb
 
-    from mcpkit.local_aws import endpoint_environment
-
-    env = endpoint_environment(endpoint)
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
+    client = emulator_dynamodb(endpoint)
     if AWSLABS_TABLE not in client.list_tables()["TableNames"]:
         client.create_table(
             TableName=AWSLABS_TABLE,

@@ -303,18 +303,9 @@ async def verify(url: str, run: Run, ended: list[str], clients: int) -> Counter[
 
 
 def session_items(moto: str) -> list[dict[str, Any]]:
-    import boto3
+    from mcpkit.local_aws import emulator_dynamodb
 
-    from mcpkit.local_aws import endpoint_environment
-
-    env = endpoint_environment(moto)
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=moto,
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
+    client = emulator_dynamodb(moto)
     pages = client.get_paginator("scan").paginate(TableName="mcpkit-local")
     return [i for page in pages for i in page["Items"] if i["pk"]["S"].startswith("SESSION#")]
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from mypy_boto3_dynamodb import DynamoDBClient
+
 # Credentials and region for the emulator only; they never reach real AWS because every client
 # the kit makes is pointed at the emulator's endpoint.
 FAKE_AWS_ENVIRONMENT = {
@@ -51,18 +53,23 @@ class EmbeddedAws:
         self._server.stop()
 
 
-def ensure_table(name: str, endpoint: str) -> None:
-    """Create the kit's single table (pk/sk strings, TTL on `ttl`, on-demand) unless it exists."""
+def emulator_dynamodb(endpoint: str) -> DynamoDBClient:
+    """A DynamoDB client for the emulator at `endpoint`, whatever this process's environment says."""
     import boto3
 
     env = endpoint_environment(endpoint)
-    client = boto3.client(
+    return boto3.client(
         "dynamodb",
         endpoint_url=endpoint,
         region_name=env["AWS_DEFAULT_REGION"],
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+def ensure_table(name: str, endpoint: str) -> None:
+    """Create the kit's single table (pk/sk strings, TTL on `ttl`, on-demand) unless it exists."""
+    client = emulator_dynamodb(endpoint)
     if name in client.list_tables()["TableNames"]:
         return
     client.create_table(

@@ -127,23 +127,17 @@ def test_generated_server_passes_its_own_tests_and_serves_through_mcpkit_dev(tem
     # OAuth template is served without auth here: this checks that the rendered server loads and lists.
     config = dest / "mcpkit.toml"
     config.write_text(config.read_text().replace('auth = "oauth"', 'auth = "none"'))
-    server = start_dev_server("--server", name, "--servers-dir", str(build_dir))
-    try:
-        listed = httpx.post(
-            server.url,
-            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
-            headers={**HEADERS, "mcp-protocol-version": "2025-11-25"},
-            timeout=30,
-        )
-    finally:
-        stop_dev_server(server)
-    assert listed.status_code == 200, listed.text
-    assert listed.json()["result"]["tools"], listed.text
+    assert_dev_server_lists_tools("--server", name, "--servers-dir", str(build_dir))
 
 
 def test_dev_serves_a_servers_dir_outside_the_project(tmp_path: Path) -> None:
     render("minimal", "outside", tmp_path / "outside")
-    server = start_dev_server("--server", "outside", "--servers-dir", str(tmp_path), timeout=30)
+    assert_dev_server_lists_tools("--server", "outside", "--servers-dir", str(tmp_path))
+
+
+def assert_dev_server_lists_tools(*args: str) -> None:
+    """`mcpkit dev *args` starts, and the served server answers tools/list through the real handler."""
+    server = start_dev_server(*args, timeout=60)
     try:
         listed = httpx.post(
             server.url,
