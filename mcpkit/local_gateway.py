@@ -78,7 +78,27 @@ _worker_handler: Any = None
 def _worker_init(entry_point: str) -> None:
     """A pool process's init phase: import the handler once, as a new Lambda execution environment does."""
     global _worker_handler
+    _exit_with_parent()
     _worker_handler = LambdaInstance._init(entry_point)
+
+
+def _exit_with_parent() -> None:
+    """End this pool process when the gateway process is gone, however it ended (even SIGKILL).
+
+    Pool workers block on their call queue and never notice a dead parent; without this every
+    killed `mcpkit dev --instances N` would leave N orphaned interpreters behind.
+    """
+    import os
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _worker_invoke(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -121,7 +141,8 @@ class LambdaPool:
         return result
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        # wait=True: the workers get their stop signal before this process exits.
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass(frozen=True)
