@@ -133,18 +133,28 @@ class DevServer:
         return self.log.read()
 
 
-def start_dev_server(*args: str, timeout: float = 60) -> DevServer:
-    """`mcpkit dev …` as a subprocess, returned once it answers on its port."""
+def start_dev_server(
+    *args: str,
+    timeout: float = 60,
+    runner: list[str] | None = None,
+    ready_when: str | None = None,
+    env: dict[str, str] | None = None,
+) -> DevServer:
+    """`mcpkit dev …` as a subprocess, returned once it answers on its port.
+
+    `runner` replaces `python -m mcpkit` (e.g. the same CLI behind a differently configured
+    gateway); `ready_when` is a line the server must have printed first (e.g. the dev sign-in).
+    """
     port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    for key in [k for k in env if k.startswith(("MCPKIT_", "AWS_ENDPOINT_URL"))]:
-        del env[key]
+    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})}
+    for key in [k for k in child_env if k.startswith(("MCPKIT_", "AWS_ENDPOINT_URL"))]:
+        del child_env[key]
     # A file, not a pipe: nobody reads the server's output while it runs, and a full pipe would block it.
     log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by stop_dev_server
     process = subprocess.Popen(
-        [sys.executable, "-m", "mcpkit", "dev", "--port", str(port), *args],
+        [*(runner or [sys.executable, "-m", "mcpkit"]), "dev", "--port", str(port), *args],
         cwd=ROOT,
-        env=env,
+        env=child_env,
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
@@ -154,13 +164,15 @@ def start_dev_server(*args: str, timeout: float = 60) -> DevServer:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"mcpkit dev exited with {process.returncode}:\n{server.output()}")
-        try:
-            httpx.get(server.url, timeout=1)
-            return server
-        except httpx.TransportError:
-            time.sleep(0.2)
+        if ready_when is None or ready_when in server.output():
+            try:
+                httpx.get(server.url, timeout=1)
+                return server
+            except httpx.TransportError:
+                pass
+        time.sleep(0.2)
     process.kill()
-    raise RuntimeError("mcpkit dev did not start in time")
+    raise RuntimeError(f"mcpkit dev did not start in time:\n{server.output()}")
 
 
 def stop_dev_server(server: DevServer) -> None:

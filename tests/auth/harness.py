@@ -7,9 +7,6 @@ import hashlib
 import json
 import re
 import secrets
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from mcpkit.local_aws import endpoint_environment
-from tests.conftest import ROOT, DevServer, free_port
+from tests.conftest import DevServer, start_dev_server
 
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
@@ -52,36 +49,8 @@ def start_oauth_dev_server(aws_endpoint: str, *, runner: list[str] | None = None
     `runner` replaces `python -m mcpkit` (a test runs the same CLI behind a gateway without the
     WWW-Authenticate mapping).
     """
-    import os
-
-    port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
-    for key in [k for k in env if k.startswith(("MCPKIT_", "AWS_ENDPOINT_URL"))]:
-        del env[key]
-    args = ["dev", "--port", str(port), "--servers-dir", SERVERS_DIR, "--server", SERVER, "--auth", "oauth"]
-    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by stop_dev_server
-    process = subprocess.Popen(
-        [*(runner or [sys.executable, "-m", "mcpkit"]), *args, "--aws-endpoint", aws_endpoint],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    server = DevServer(f"http://127.0.0.1:{port}/mcp", process, log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"mcpkit dev exited with {process.returncode}:\n{server.output()}")
-        if "Dev sign-in:" in server.output():
-            try:
-                httpx.get(server.url, timeout=1)
-                return server
-            except httpx.TransportError:
-                pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"mcpkit dev did not start in time:\n{server.output()}")
+    args = ["--servers-dir", SERVERS_DIR, "--server", SERVER, "--auth", "oauth", "--aws-endpoint", aws_endpoint]
+    return start_dev_server(*args, timeout=timeout, runner=runner, ready_when="Dev sign-in:")
 
 
 @dataclass

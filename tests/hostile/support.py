@@ -9,20 +9,13 @@ faulted; the tests talk to moto directly to inspect the table or forge tokens wi
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import httpx
 
 from mcpkit.fault_proxy import FaultProxy
 from mcpkit.local_aws import EmbeddedAws, endpoint_environment
 from tests.auth.harness import Harness, dev_credentials
-from tests.conftest import ROOT, DevServer, free_port, stop_dev_server
+from tests.conftest import DevServer, start_dev_server, stop_dev_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -39,30 +32,10 @@ INSTANCES = 3
 
 def start_oauth_dev(aws_endpoint: str, *, instances: int = INSTANCES, timeout: float = 90) -> DevServer:
     """`mcpkit dev --auth oauth` for the vault server against `aws_endpoint`, once it answers."""
-    port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", "POWERTOOLS_LOG_LEVEL": "INFO"}
-    for key in [k for k in env if k.startswith(("MCPKIT_", "AWS_ENDPOINT_URL"))]:
-        del env[key]
-    args = ["dev", "--port", str(port), "--servers-dir", SERVERS_DIR, "--server", SERVER, "--auth", "oauth"]
+    args = ["--servers-dir", SERVERS_DIR, "--server", SERVER, "--auth", "oauth"]
     args += ["--instances", str(instances), "--aws-endpoint", aws_endpoint]
-    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by stop_dev_server
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mcpkit", *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True
-    )
-    server = DevServer(f"http://127.0.0.1:{port}/mcp", process, log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"mcpkit dev exited with {process.returncode}:\n{server.output()}")
-        if "Dev sign-in:" in server.output():
-            try:
-                httpx.get(server.url, timeout=1)
-                return server
-            except httpx.TransportError:
-                pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"mcpkit dev did not start in time:\n{server.output()}")
+    # INFO, so the log test sees what the kit's modules log during the flow.
+    return start_dev_server(*args, timeout=timeout, ready_when="Dev sign-in:", env={"POWERTOOLS_LOG_LEVEL": "INFO"})
 
 
 class VaultHarness(Harness):
