@@ -278,3 +278,32 @@ def test_non_http_invocation_goes_to_the_servers_handle_event(tmp_path: Path, aw
 def test_non_http_invocation_without_handle_event_is_a_clear_error(lambda_module: Any) -> None:
     with pytest.raises(ValueError, match="defines no handle_event"):
         lambda_module.handler({"job": "x"}, LambdaContext())
+
+
+def test_snapstart_init_builds_the_dynamodb_client_ahead_and_restore_renews_it(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handlers.lambda_handler import LambdaApp
+    from handlers.settings import Settings
+
+    # GIVEN the init phase that Lambda runs before taking a SnapStart snapshot
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")
+    app = LambdaApp(Settings(server="servers/example/server.py:mcp", table_name="unused"))
+    snapshotted = app.runtime.table._client
+
+    # WHEN a copy is restored
+    app.after_restore()
+
+    # THEN the client was built during init, and the restored copy makes its own
+    assert snapshotted is not None
+    assert app.runtime.table._client is None
+    assert app.runtime.table.client is not snapshotted
+
+
+def test_without_snapstart_the_dynamodb_client_stays_lazy(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from handlers.lambda_handler import LambdaApp
+    from handlers.settings import Settings
+
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+    app = LambdaApp(Settings(server="servers/example/server.py:mcp", table_name="unused"))
+    assert app.runtime.table._client is None
