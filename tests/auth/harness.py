@@ -9,7 +9,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -55,6 +55,8 @@ def start_oauth_dev_server(aws_endpoint: str, *, runner: list[str] | None = None
 
 @dataclass
 class Harness:
+    # The dev server's signing key; each test server has its own (`mcpkit dev` names it after the server).
+    key_alias: ClassVar[str] = KEY_ALIAS
     server: DevServer
     aws_endpoint: str
     username: str
@@ -106,7 +108,7 @@ class Harness:
         head = {"alg": "RS256", "typ": "at+jwt", "kid": kid, **(header or {})}
         signing_input = f"{b64url(json.dumps(head).encode())}.{b64url(json.dumps(claims).encode())}"
         signature = self.kms().sign(
-            KeyId=KEY_ALIAS,
+            KeyId=self.key_alias,
             Message=signing_input.encode(),
             MessageType="RAW",
             SigningAlgorithm="RSASSA_PKCS1_V1_5_SHA_256",

@@ -8,7 +8,6 @@ faulted; the tests talk to moto directly to inspect the table or forge tokens wi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,19 +40,7 @@ def start_oauth_dev(aws_endpoint: str, *, instances: int = INSTANCES, timeout: f
 class VaultHarness(Harness):
     """The auth tests' harness, for the vault server (its own signing key alias)."""
 
-    def forge(self, claims: dict[str, Any], header: dict[str, Any] | None = None) -> str:
-        from tests.auth.harness import b64url
-
-        kid = self.http.get(f"{self.base}/oauth/jwks.json").json()["keys"][0]["kid"]
-        head = {"alg": "RS256", "typ": "at+jwt", "kid": kid, **(header or {})}
-        signing_input = f"{b64url(json.dumps(head).encode())}.{b64url(json.dumps(claims).encode())}"
-        signature = self.kms().sign(
-            KeyId=KEY_ALIAS,
-            Message=signing_input.encode(),
-            MessageType="RAW",
-            SigningAlgorithm="RSASSA_PKCS1_V1_5_SHA_256",
-        )["Signature"]
-        return f"{signing_input}.{b64url(signature)}"
+    key_alias = KEY_ALIAS
 
 
 @dataclass
