@@ -3,18 +3,27 @@
 The CDK stack and `mcpkit dev` both fill these from `ServerFolder.runtime_environment()`, so a
 server behaves the same locally and in AWS. The DynamoDB endpoint is not a setting of ours:
 boto3 reads `AWS_ENDPOINT_URL_DYNAMODB` itself (moto, DynamoDB Local).
+
+A plain pydantic model that reads the environment itself, the way pydantic-settings did (prefix
+`MCPKIT_`, names matched case-insensitively, lists and models as JSON, keyword arguments win):
+pydantic-settings (with python-dotenv and argparse) cost ~20 ms of every cold start for that.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import json
+import os
+import types
+import typing
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ENV_PREFIX: Final = "MCPKIT_"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MCPKIT_", frozen=True, extra="ignore")
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     server: str = Field(
         default="servers/example/server.py:mcp",
@@ -44,6 +53,13 @@ class Settings(BaseSettings):
     # Registered clients unused for this long disappear (clients register on every connect).
     client_idle_days: Annotated[int, Field(ge=1, le=365)] = 30
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return {**_environment(cls), **data}
+
     @model_validator(mode="after")
     def _oauth_needs_its_ids(self) -> Settings:
         if self.auth_mode == "oauth":
@@ -63,3 +79,34 @@ class Settings(BaseSettings):
     @classmethod
     def _lowercase(cls, values: list[str]) -> list[str]:
         return [v.strip().lower().rstrip("/") for v in values if v.strip()]
+
+
+def _environment(model: type[BaseModel]) -> dict[str, Any]:
+    """The `MCPKIT_<FIELD>` variables that are set, by field name; list and model fields decoded from JSON."""
+    prefix = ENV_PREFIX.lower()
+    found = {k.lower()[len(prefix) :]: v for k, v in os.environ.items() if k.lower().startswith(prefix)}
+    values: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if name not in found:
+            continue
+        raw = found[name]
+        if _is_structured(field.annotation):
+            try:
+                values[name] = json.loads(raw)
+            except ValueError as exc:
+                raise ValueError(f"{ENV_PREFIX}{name.upper()} must be JSON ({exc})") from None
+        else:
+            values[name] = raw
+    return values
+
+
+def _is_structured(annotation: Any) -> bool:
+    """A list, tuple, set, dict or model (optionally `| None`): given as JSON in the environment."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _is_structured(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_structured(arg) for arg in typing.get_args(annotation) if arg is not type(None))
+    if origin in (list, tuple, set, frozenset, dict):
+        return True
+    return isinstance(annotation, type) and issubclass(annotation, (BaseModel, list, tuple, set, frozenset, dict))
