@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
+    from handlers.auth.scopes import Kind
     from handlers.auth.server import OAuthServer
     from handlers.settings import Settings
 
@@ -52,7 +53,7 @@ def create_runtime(settings: Settings) -> Runtime:
     if settings.auth_mode == "oauth":
         from handlers.auth.server import OAuthServer
 
-        oauth = OAuthServer.from_settings(settings, table)
+        oauth = OAuthServer.from_settings(settings, table, functools.partial(_catalog, server))
     endpoint = McpEndpoint(
         transport,
         SessionStore(table, settings.session_ttl_seconds),
@@ -65,6 +66,16 @@ def create_runtime(settings: Settings) -> Runtime:
     app = Starlette(routes=routes, exception_handlers={Exception: _unexpected})
     _run_sync_tools_inline(server)
     return Runtime(app=app, transport=transport, table=table, oauth=oauth)
+
+
+async def _catalog(server: MCPServer) -> dict[Kind, list[str]]:
+    """Names of what the server offers, for the consent page."""
+    return {
+        "tool": [t.name for t in await server.list_tools()],
+        "prompt": [p.name for p in await server.list_prompts()],
+        "resource": [str(r.uri) for r in await server.list_resources()]
+        + [t.uri_template for t in await server.list_resource_templates()],
+    }
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -21,6 +21,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 
 from handlers.asgi import read_body, replay_body
+from handlers.auth.scopes import LISTS
 from handlers.errors import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, jsonrpc_error, service_unavailable
 from handlers.store import StoreUnavailableError
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from starlette.types import Message, Receive, Scope, Send
 
     from handlers.auth.resource import BearerGate
+    from handlers.auth.scopes import ScopePolicy
     from handlers.request_guard import RequestGuard
     from handlers.sessions import SessionStore
 
@@ -113,7 +115,7 @@ class McpEndpoint:
                 await self._as_user(outcome, scope, receive, send, headers)
                 return
         if refusal is None:
-            await self._serve(scope, receive, send, headers, owner=None)
+            await self._serve(scope, receive, send, headers, None)
             return
         await refusal(scope, receive, send)
 
@@ -128,19 +130,21 @@ class McpEndpoint:
         scope["auth"] = AuthCredentials(user.scopes)
         token = auth_context_var.set(user)
         try:
-            await self._serve(scope, receive, send, headers, owner=user.access_token.subject)
+            await self._serve(scope, receive, send, headers, user)
         finally:
             auth_context_var.reset(token)
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, headers: Headers, owner: str | None) -> None:
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, headers: Headers, user: AuthenticatedUser | None
+    ) -> None:
         refusal: Response
         method = scope["method"]
         try:
             if method == "POST":
-                await self._post(scope, receive, send, headers, owner)
+                await self._post(scope, receive, send, headers, user)
                 return
             if method == "DELETE":
-                refusal = self._delete(headers, owner)
+                refusal = self._delete(headers, _owner(user))
             else:
                 # No server-to-client SSE stream is offered (Lambda answers each POST with JSON);
                 # the Streamable HTTP spec asks for 405 on GET in that case.
@@ -162,7 +166,9 @@ class McpEndpoint:
             return jsonrpc_error(404, INVALID_REQUEST, "Session not found: it has ended or expired.")
         return Response(status_code=204)
 
-    async def _post(self, scope: Scope, receive: Receive, send: Send, headers: Headers, owner: str | None) -> None:
+    async def _post(
+        self, scope: Scope, receive: Receive, send: Send, headers: Headers, user: AuthenticatedUser | None
+    ) -> None:
         body = await read_body(receive, self._max_body)
         decoded: dict[str, Any] | Response
         if body is None:
@@ -173,7 +179,13 @@ class McpEndpoint:
             await decoded(scope, receive, send)
             return
         assert body is not None  # a decoded message came from a body
-        await self._dispatch(scope, replay_body(body, receive), send, headers, owner, decoded)
+        if user is not None and self._gate is not None:
+            step_up = self._gate.authorize(scope, user, decoded)
+            if step_up is not None:
+                await step_up(scope, receive, send)
+                return
+            send = _only_permitted(send, self._gate.permissions, decoded, frozenset(user.scopes))
+        await self._dispatch(scope, replay_body(body, receive), send, headers, _owner(user), decoded)
 
     async def _dispatch(
         self, scope: Scope, receive: Receive, send: Send, headers: Headers, owner: str | None, message: dict[str, Any]
@@ -234,6 +246,33 @@ class McpEndpoint:
             MutableHeaders(raw=start["headers"])[SESSION_HEADER] = session.id
         for message in messages:
             await send(message)
+
+
+def _owner(user: AuthenticatedUser | None) -> str | None:
+    return None if user is None else user.access_token.subject
+
+
+def _only_permitted(send: Send, permissions: ScopePolicy, message: dict[str, Any], granted: frozenset[str]) -> Send:
+    """`send` for a list request, holding its JSON answer back to drop what the token may not use."""
+    method = str(message.get("method"))
+    if method not in LISTS:
+        return send
+    held: list[Message] = []
+
+    async def filtering(message: Message) -> None:
+        held.append(message)
+        if message["type"] != "http.response.body" or message.get("more_body", False):
+            return
+        start, *parts = held
+        body = b"".join(m.get("body", b"") for m in parts)
+        filtered = permissions.filter_list(method, body, granted)
+        if filtered is not None:
+            body = filtered
+            MutableHeaders(raw=start["headers"])["content-length"] = str(len(body))
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
+
+    return filtering
 
 
 def _content_type_refusal(headers: Headers) -> Response | None:

@@ -19,6 +19,8 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from handlers.auth.scopes import ScopePolicy
+
 ENV_PREFIX: Final = "MCPKIT_"
 
 
@@ -46,12 +48,17 @@ class Settings(BaseModel):
     cognito_domain: str = Field(default="", description="Managed-login base URL, e.g. https://x.auth.<region>...")
     # The local sign-in form of `mcpkit dev`; refused whenever the code runs inside AWS Lambda.
     dev_login: bool = False
-    access_token_ttl_seconds: Annotated[int, Field(ge=60, le=3600)] = 15 * 60
+    # Revoking a grant stops its refresh tokens at once and its access tokens when they expire: keep that short.
+    access_token_ttl_seconds: Annotated[int, Field(ge=60, le=15 * 60)] = 15 * 60
     refresh_token_ttl_seconds: Annotated[int, Field(ge=3600, le=90 * 24 * 3600)] = 30 * 24 * 3600
     # A refresh-token family ends this long after sign-in however often it is rotated.
     refresh_token_max_seconds: Annotated[int, Field(ge=3600, le=365 * 24 * 3600)] = 90 * 24 * 3600
     # Registered clients unused for this long disappear (clients register on every connect).
     client_idle_days: Annotated[int, Field(ge=1, le=365)] = 30
+    # JSON of mcpkit.toml's [permissions] (mcpkit.server_config.Permissions).
+    permissions: ScopePolicy = Field(default_factory=ScopePolicy)
+    # Only members of this Cognito group get tokens.
+    required_group: str | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -21,6 +21,8 @@ OAUTH_ROUTES: Final[tuple[tuple[str, str], ...]] = (
     ("DELETE", "/oauth/register/{client_id}"),
     ("GET", "/oauth/authorize"),
     ("GET", "/oauth/callback"),
+    ("GET", "/oauth/consent"),
+    ("POST", "/oauth/consent"),
     ("POST", "/oauth/token"),
     ("POST", "/oauth/revoke"),
 )

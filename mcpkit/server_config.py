@@ -67,6 +67,62 @@ class OAuthSettings(_Strict):
     mfa: Literal["off", "optional", "required"] = Field(
         default="optional", description="TOTP second factor in managed login."
     )
+    self_sign_up: bool = Field(
+        default=False, description="Let anyone create an account; off: `mcpkit users add EMAIL` invites people."
+    )
+    required_group: str | None = Field(
+        default=None,
+        pattern=r"^[\w+=,.@-]{1,128}$",
+        description="Only members of this Cognito group get tokens (the stack creates the group).",
+    )
+
+
+# RFC 6749 §3.3 scope-token characters; ":" and "." keep names like `notes:read` readable.
+_SCOPE_NAME = r"^[\x21\x23-\x5b\x5d-\x7e]{1,64}$"
+DEFAULT_SCOPE = "mcp:tools"
+
+
+class ScopeConfig(_Strict):
+    description: Annotated[str, Field(min_length=1, max_length=200, description="Plain words for the consent page.")]
+    tools: list[str] = Field(default_factory=list)
+    prompts: list[str] = Field(default_factory=list)
+    resources: list[str] = Field(
+        default_factory=list,
+        description="Resource URIs or patterns such as notes://*, matched against URI templates too.",
+    )
+
+
+class Permissions(_Strict):
+    """Which OAuth scope each tool, resource and prompt needs (auth = "oauth" only)."""
+
+    default_scope: str = Field(default=DEFAULT_SCOPE, description="Needed by everything not listed under a scope.")
+    scopes: dict[str, ScopeConfig] = Field(
+        default_factory=lambda: {
+            DEFAULT_SCOPE: ScopeConfig(description="Use this server's tools, resources and prompts")
+        }
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Permissions:
+        for name in self.scopes:
+            if not re.fullmatch(_SCOPE_NAME, name):
+                raise ValueError(
+                    f"scope name {name!r} must be 1-64 printable characters without spaces, quotes or '\\'"
+                )
+        if self.default_scope not in self.scopes:
+            raise ValueError(
+                f"default_scope {self.default_scope!r} must be one of the scopes: {', '.join(self.scopes)}"
+            )
+        seen: dict[str, str] = {}
+        for name, scope in self.scopes.items():
+            for kind, items in (("tool", scope.tools), ("prompt", scope.prompts), ("resource", scope.resources)):
+                for item in items:
+                    earlier = seen.setdefault(f"{kind} {item}", name)
+                    if earlier != name:
+                        raise ValueError(
+                            f"{kind} {item!r} is listed under both {earlier!r} and {name!r}; give it one scope"
+                        )
+        return self
 
 
 class Alarms(_Strict):
@@ -125,7 +181,16 @@ class ServerConfig(_Strict):
     snapstart: bool = True
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     oauth: OAuthSettings = OAuthSettings()
+    permissions: Permissions = Permissions()
     alarms: Alarms = Alarms()
+
+    @model_validator(mode="after")
+    def _permissions_need_oauth(self) -> ServerConfig:
+        if self.auth != "oauth" and "permissions" in self.model_fields_set:
+            raise ValueError('[permissions] maps tools to OAuth scopes: it needs auth = "oauth"')
+        if self.auth != "oauth" and self.oauth.required_group is not None:
+            raise ValueError('oauth.required_group needs auth = "oauth"')
+        return self
 
     @field_validator("allowed_origins")
     @classmethod
@@ -183,6 +248,10 @@ class ServerFolder(BaseModel):
             "POWERTOOLS_SERVICE_NAME": self.name,
             "POWERTOOLS_METRICS_NAMESPACE": "McpKit",
         }
+        if cfg.auth == "oauth":
+            env["MCPKIT_PERMISSIONS"] = cfg.permissions.model_dump_json()
+            if cfg.oauth.required_group is not None:
+                env["MCPKIT_REQUIRED_GROUP"] = cfg.oauth.required_group
         if cfg.custom_domain is not None:
             env["MCPKIT_ALLOWED_HOSTS"] = json.dumps([cfg.custom_domain.domain_name])
         for key, ref in cfg.secrets.items():

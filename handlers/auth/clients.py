@@ -31,7 +31,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from handlers.auth.config import SCOPES_SUPPORTED
 from handlers.auth.errors import OAuthError
 from handlers.auth.state import ClientRecord
 from handlers.auth.tokens import sha256_hex
@@ -139,6 +138,8 @@ class Client:
     auth_method: str
     secret_hash: str | None
     record: ClientRecord | None = None  # None for metadata-document clients
+    # `client_name` as the client states it (DCR request or metadata document): shown, never trusted.
+    name: str | None = None
 
     def allows_redirect(self, uri: str) -> bool:
         return any(redirect_uri_matches(r, uri) for r in self.redirect_uris)
@@ -150,7 +151,11 @@ class Client:
 
 
 def register(
-    state: OAuthState, request: RegistrationRequest, idle_seconds: int, registration_uri: str
+    state: OAuthState,
+    request: RegistrationRequest,
+    idle_seconds: int,
+    registration_uri: str,
+    supported_scopes: tuple[str, ...],
 ) -> dict[str, Any]:
     """Store a new client and return the RFC 7591 §3.2.1 response (secrets appear here once, never again)."""
     client_id = f"mcp-{secrets.token_urlsafe(18)}"
@@ -160,8 +165,9 @@ def register(
     now = int(time.time())
     metadata = request.model_dump(exclude_none=True)
     if "scope" in metadata:
-        granted = [s for s in str(metadata["scope"]).split() if s in SCOPES_SUPPORTED]
-        metadata["scope"] = " ".join(granted or SCOPES_SUPPORTED)
+        # Informational only: authorization requests may ask for any supported scope (step-up).
+        granted = [s for s in str(metadata["scope"]).split() if s in supported_scopes]
+        metadata["scope"] = " ".join(granted or supported_scopes)
     record = ClientRecord(
         client_id=client_id,
         secret_hash=sha256_hex(secret) if secret else None,
@@ -189,7 +195,15 @@ def registration_view(record: ClientRecord, registration_uri: str) -> dict[str, 
 
 
 def from_record(record: ClientRecord) -> Client:
-    return Client(record.client_id, tuple(record.redirect_uris), record.auth_method, record.secret_hash, record)
+    name = record.metadata.get("client_name")
+    return Client(
+        record.client_id,
+        tuple(record.redirect_uris),
+        record.auth_method,
+        record.secret_hash,
+        record,
+        name if isinstance(name, str) else None,
+    )
 
 
 class ClientMetadataError(Exception):
@@ -224,7 +238,10 @@ class ClientResolver:
             text, lifetime = await fetch_client_metadata(url, allow_loopback=self._allow_loopback)
             document = _parse_document(url, text)
             self._state.put_cimd(url, json.dumps(document), lifetime)
-        return Client(url, tuple(document["redirect_uris"]), "none", None)
+        name = document.get("client_name")
+        return Client(
+            url, tuple(document["redirect_uris"]), "none", None, None, name if isinstance(name, str) else None
+        )
 
 
 def _parse_document(url: str, text: bytes) -> dict[str, Any]:
@@ -319,11 +336,11 @@ def _lifetime(cache_control: str) -> int:
     return max(CIMD_MIN_SECONDS, min(int(found.group(1)), CIMD_MAX_SECONDS))
 
 
-def unknown_scope_filter(requested: str | None) -> tuple[str, ...] | None:
-    """The granted scopes: the supported subset of `requested` (all when omitted); None if nothing is left."""
+def known_scopes(requested: str | None, supported: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The supported subset of `requested` (all when omitted); None if nothing is left."""
     if requested is None or not requested.strip():
-        return SCOPES_SUPPORTED
-    granted = tuple(s for s in SCOPES_SUPPORTED if s in requested.split())
+        return supported
+    granted = tuple(s for s in supported if s in requested.split())
     return granted or None
 
 

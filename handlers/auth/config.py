@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
+
+from handlers.auth.scopes import ScopePolicy
 
 if TYPE_CHECKING:
     from handlers.settings import Settings
 
-TOOLS_SCOPE: Final = "mcp:tools"
-SCOPES_SUPPORTED: Final[tuple[str, ...]] = (TOOLS_SCOPE,)
 # API Gateway renames a Lambda-returned WWW-Authenticate; the HTTP API integration maps this header
 # back for 401/403 (mcpkit.gateway_contract.CHALLENGE_HEADER, which a test keeps equal to this).
 CHALLENGE_HEADER: Final = "x-mcpkit-www-authenticate"
@@ -36,6 +36,8 @@ class OAuthConfig:
     client_idle_seconds: int
     # Local development only: the sign-in form, and client metadata documents on loopback addresses.
     dev_mode: bool
+    permissions: ScopePolicy = field(default_factory=ScopePolicy)
+    required_group: str | None = None
 
     @property
     def region(self) -> str:
@@ -55,4 +57,6 @@ class OAuthConfig:
             client_idle_seconds=settings.client_idle_days * 24 * 3600,
             # "Impossible to enable in a deployed stack": the flag alone is not enough.
             dev_mode=settings.dev_login and not running_in_lambda(),
+            permissions=settings.permissions,
+            required_group=settings.required_group,
         )

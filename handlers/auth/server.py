@@ -7,6 +7,7 @@ import hmac
 import html
 import logging
 import re
+import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
@@ -15,11 +16,11 @@ from pydantic import ValidationError
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from handlers.auth import clients
-from handlers.auth.config import CODE_SECONDS, SCOPES_SUPPORTED, TRANSACTION_SECONDS, OAuthConfig
+from handlers.auth import clients, consent
+from handlers.auth.config import CODE_SECONDS, TRANSACTION_SECONDS, OAuthConfig
 from handlers.auth.errors import HTML_HEADERS, NO_STORE, OAuthError, error_page, invalid_client, oauth_json
 from handlers.auth.resource import BearerGate, protected_resource_metadata
-from handlers.auth.state import CodeRecord, Grant, OAuthState, Transaction
+from handlers.auth.state import CodeRecord, ConsentRequest, Grant, GrantRevokedError, OAuthState, Transaction
 from handlers.auth.tokens import TokenSigner, pkce_challenge, sha256_hex
 from handlers.auth.upstream import CognitoUpstream, Identity, UpstreamError, new_verifier
 from handlers.auth.urls import ServerUrls, UnknownOriginError, server_urls
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
     from starlette.requests import Request
 
+    from handlers.auth.scopes import Kind
     from handlers.settings import Settings
     from handlers.store import Table
 
@@ -44,6 +46,8 @@ _CSP_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d+)?$|^\[[0-9A-Fa-f:.]+\](:\d+)?$")
 _CSP_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
 
 Endpoint = Callable[["Request"], "Awaitable[Response]"]
+# What the server offers, by kind, for the consent page's "unlocks" lines.
+Catalog = Callable[[], "Awaitable[dict[Kind, list[str]]]"]
 
 
 def _guarded(endpoint: Endpoint) -> Endpoint:
@@ -107,20 +111,22 @@ def _with_query(uri: str, params: dict[str, str]) -> str:
 class OAuthServer:
     """Everything `auth = "oauth"` adds to the app; one per instance."""
 
-    def __init__(self, config: OAuthConfig, table: Table) -> None:
+    def __init__(self, config: OAuthConfig, table: Table, catalog: Catalog) -> None:
         self.config = config
+        self.permissions = config.permissions
+        self.catalog = catalog
         self.state = OAuthState(table)
         self.signer = TokenSigner(config.kms_key_id)
         self.upstream = CognitoUpstream(config)
-        self.gate = BearerGate(self.signer)
+        self.gate = BearerGate(self.signer, config.permissions)
         self.limits = RateLimiter(table, RateLimitSettings())
         self.clients = clients.ClientResolver(
             self.state, config.client_idle_seconds, allow_loopback_documents=config.dev_mode
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, table: Table) -> OAuthServer:
-        return cls(OAuthConfig.from_settings(settings), table)
+    def from_settings(cls, settings: Settings, table: Table, catalog: Catalog) -> OAuthServer:
+        return cls(OAuthConfig.from_settings(settings), table, catalog)
 
     def reset(self) -> None:
         self.signer.reset()
@@ -140,6 +146,7 @@ class OAuthServer:
             Route("/oauth/callback", g(self.callback), methods=["GET"]),
             Route("/oauth/token", g(self.token), methods=["POST"]),
             Route("/oauth/revoke", g(self.revoke), methods=["POST"]),
+            Route(consent.CONSENT_PATH, g(self.consent), methods=["GET", "POST"]),
             Route(DEV_LOGIN_PATH, g(self.dev_login), methods=["GET", "POST"]),
         ]
 
@@ -149,7 +156,8 @@ class OAuthServer:
         if rest is not None and rest.strip("/") != "mcp":
             return oauth_json({"error": "not_found", "error_description": "No protected resource at that path."}, 404)
         return oauth_json(
-            protected_resource_metadata(server_urls(request.scope)), headers={"Cache-Control": "max-age=300"}
+            protected_resource_metadata(server_urls(request.scope), self.permissions),
+            headers={"Cache-Control": "max-age=300"},
         )
 
     def _metadata(self, urls: ServerUrls) -> dict[str, Any]:
@@ -160,7 +168,7 @@ class OAuthServer:
             "registration_endpoint": urls.path("/oauth/register"),
             "revocation_endpoint": urls.path("/oauth/revoke"),
             "jwks_uri": urls.path("/oauth/jwks.json"),
-            "scopes_supported": list(SCOPES_SUPPORTED),
+            "scopes_supported": list(self.permissions.supported),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
@@ -197,7 +205,13 @@ class OAuthServer:
         except ValidationError as exc:
             raise clients.registration_error(exc) from exc
         urls = server_urls(request.scope)
-        response = clients.register(self.state, parsed, self.config.client_idle_seconds, urls.path("/oauth/register"))
+        response = clients.register(
+            self.state,
+            parsed,
+            self.config.client_idle_seconds,
+            urls.path("/oauth/register"),
+            self.permissions.supported,
+        )
         logger.info("registered client %s", response["client_id"])
         return oauth_json(response, 201)
 
@@ -261,9 +275,9 @@ class OAuthServer:
         resource = params.get("resource")
         if resource is not None and resource.rstrip("/") != urls.resource:
             return fail("invalid_target", f"This server is the resource {urls.resource}.")
-        scopes = clients.unknown_scope_filter(params.get("scope"))
+        scopes = clients.known_scopes(params.get("scope"), self.permissions.supported)
         if scopes is None:
-            return fail("invalid_scope", f"Supported scopes: {' '.join(SCOPES_SUPPORTED)}.")
+            return fail("invalid_scope", f"Supported scopes: {' '.join(self.permissions.supported)}.")
 
         verifier, upstream_challenge = new_verifier()
         transaction = Transaction(
@@ -326,7 +340,7 @@ class OAuthServer:
             return self._back_to_client(
                 urls, transaction, "server_error", "Signing in with the identity service failed."
             )
-        return self._finish(urls, transaction, identity)
+        return self._signed_in(urls, transaction, identity)
 
     async def dev_login(self, request: Request) -> Response:
         """`mcpkit dev` only: a plain form stands in for Cognito's managed login, which moto lacks."""
@@ -353,10 +367,123 @@ class OAuthServer:
         transaction = self.state.take_transaction(txn)
         if transaction is None:
             return error_page("Sign-in expired", "This sign-in was already completed.")
-        response = self._finish(urls, transaction, identity)
-        # A form POST answered with 303 makes the browser GET the client's redirect URI.
+        return self._signed_in(urls, transaction, identity)
+
+    # -- who may sign in, and consent ------------------------------------------------------
+    def _signed_in(self, urls: ServerUrls, transaction: Transaction, identity: Identity) -> Response:
+        """After sign-in: the group rule, then consent unless this client already has these scopes."""
+        group = self.config.required_group
+        if group is not None and group not in identity.groups:
+            logger.info("sign-in refused: account outside the required group")
+            return self._back_to_client(
+                urls, transaction, "access_denied", "This account may not use this server; ask its administrator."
+            )
+        granted = self.state.get_grant(identity.subject, transaction.client_id)
+        if granted is not None and set(transaction.scopes) <= set(granted.scopes):
+            response = self._finish(urls, transaction, identity)
+        else:
+            browser = secrets.token_urlsafe(32)
+            request_id = self.state.put_consent_request(
+                ConsentRequest(
+                    transaction=transaction,
+                    subject=identity.subject,
+                    email=identity.email,
+                    browser_hash=sha256_hex(browser),
+                ),
+                TRANSACTION_SECONDS,
+            )
+            target = f"{urls.path(consent.CONSENT_PATH)}?{urlencode({'request': request_id})}"
+            response = RedirectResponse(target, 303, headers=NO_STORE)
+            response.set_cookie(
+                consent.CONSENT_COOKIE,
+                browser,
+                max_age=TRANSACTION_SECONDS,
+                path=consent.CONSENT_PATH,
+                secure=urls.issuer.startswith("https://"),
+                httponly=True,
+                samesite="strict",
+            )
+        # After a form POST (dev sign-in), 303 makes the browser GET the next page.
         response.status_code = 303
         return response
+
+    async def consent(self, request: Request) -> Response:
+        if request.method == "GET":
+            request_id = request.query_params.get("request", "")
+            pending = self.state.get_consent_request(request_id) if request_id else None
+            if pending is None:
+                return error_page(
+                    "Consent expired", "This request is unknown, answered already or older than 10 minutes."
+                )
+            return await self._consent_page(request_id, pending)
+        if not _same_origin(request):
+            return error_page("Refused", "The answer did not come from this server's consent page.")
+        try:
+            form = await _form(request)
+        except OAuthError as exc:
+            return error_page("Invalid request", exc.description)
+        request_id, decision = form.get("request", ""), form.get("decision")
+        pending = self.state.get_consent_request(request_id) if request_id else None
+        if pending is None:
+            return error_page("Consent expired", "This request is unknown, answered already or older than 10 minutes.")
+        cookie = request.cookies.get(consent.CONSENT_COOKIE, "")
+        if not cookie or not hmac.compare_digest(sha256_hex(cookie), pending.browser_hash):
+            return error_page("Refused", "Answer from the browser that signed in (cookies must be on).")
+        if decision not in {"approve", "deny"}:
+            return error_page("Invalid request", "Choose Allow or Deny.")
+        taken = self.state.take_consent_request(request_id)
+        if taken is None:
+            return error_page("Consent expired", "This request was answered already.")
+        urls = server_urls(request.scope)
+        transaction = taken.transaction
+        if decision == "deny":
+            response = self._back_to_client(urls, transaction, "access_denied", "The person denied access.")
+        else:
+            client = await self._client_or_none(transaction.client_id)
+            self.state.record_consent(
+                subject=taken.subject,
+                email=taken.email,
+                client_id=transaction.client_id,
+                client_name=client.name if client is not None else None,
+                scopes=transaction.scopes,
+                lifetime=self.config.refresh_family_max_seconds,
+            )
+            response = self._finish(urls, transaction, Identity(taken.subject, taken.email))
+        response.status_code = 303
+        response.delete_cookie(consent.CONSENT_COOKIE, path=consent.CONSENT_PATH)
+        return response
+
+    async def _client_or_none(self, client_id: str) -> clients.Client | None:
+        try:
+            return await self.clients.resolve(client_id)
+        except clients.ClientMetadataError:
+            return None
+
+    async def _consent_page(self, request_id: str, pending: ConsentRequest) -> Response:
+        transaction = pending.transaction
+        client = await self._client_or_none(transaction.client_id)
+        if client is None:
+            return error_page("Unknown application", "This application is not registered with this server (any more).")
+        granted = self.state.get_grant(pending.subject, transaction.client_id)
+        already = set(granted.scopes) if granted is not None else set()
+        catalog = await self.catalog()
+        lines = [
+            consent.ScopeLine(
+                scope, self.permissions.scopes[scope].description, self.permissions.unlocks(scope, catalog)
+            )
+            for scope in transaction.scopes
+            if scope in self.permissions.scopes
+        ]
+        view = consent.ConsentView(
+            request_id=request_id,
+            client_name=client.name,
+            document_host=urlsplit(client.client_id).hostname if client.record is None else None,
+            redirect_uri=transaction.redirect_uri,
+            account=pending.email or pending.subject,
+            scopes=lines,
+            already_allowed=sorted(already & set(transaction.scopes)),
+        )
+        return consent.render(view, _form_target(transaction.redirect_uri))
 
     # -- token -----------------------------------------------------------------------------
     async def _authenticate_client(self, request: Request, form: dict[str, str]) -> clients.Client:
@@ -393,9 +520,12 @@ class OAuthServer:
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
             grant = self._redeem_code(form, client, urls)
-            refresh = self.state.start_family(
-                grant, self.config.refresh_token_seconds, self.config.refresh_family_max_seconds
-            )
+            try:
+                refresh = self.state.start_family(
+                    grant, self.config.refresh_token_seconds, self.config.refresh_family_max_seconds
+                )
+            except GrantRevokedError as exc:
+                raise OAuthError("invalid_grant", "Access was revoked meanwhile; authorize again.") from exc
         elif grant_type == "refresh_token":
             grant, refresh = self._rotate(form, client, urls)
         else:
@@ -445,7 +575,9 @@ class OAuthServer:
         token = form.get("refresh_token")
         if not token:
             raise OAuthError("invalid_request", "refresh_token is missing.")
-        rotated = self.state.rotate(token, client.client_id, self.config.refresh_token_seconds)
+        rotated = self.state.rotate(
+            token, client.client_id, self.config.refresh_token_seconds, self.config.refresh_family_max_seconds
+        )
         if rotated is None:
             raise OAuthError("invalid_grant", "The refresh token is invalid, expired, revoked or already used.")
         family, successor = rotated
@@ -472,6 +604,17 @@ class OAuthServer:
         if found is not None and found[1].client_id == client.client_id:
             self.state.revoke_family(found[0])
         return Response(status_code=200, headers=NO_STORE)
+
+
+def _same_origin(request: Request) -> bool:
+    """A browser's form post says where it comes from; anything cross-site is refused outright."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site in {"same-origin", "none"}
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None  # no header: a non-browser client, still bound by the cookie check
+    return origin.rstrip("/") == server_urls(request.scope).issuer.rstrip("/")
 
 
 def _form_target(redirect_uri: str) -> str:

@@ -79,8 +79,71 @@ class FamilyRecord(Grant):
     created_at: int
 
 
+class ConsentRequest(_Record):
+    """A signed-in person looking at the consent page; bound to their browser by a cookie's hash."""
+
+    transaction: Transaction
+    subject: str
+    email: str | None
+    browser_hash: str
+
+
+class GrantRecord(_Record):
+    """What a person allowed a client: the consent, its refresh-token families and when it was used."""
+
+    subject: str
+    email: str | None
+    client_id: str
+    client_name: str | None
+    scopes: tuple[str, ...]
+    first_used: int
+    last_used: int
+    families: tuple[str, ...]
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> GrantRecord:
+        return cls(
+            subject=item["subject"]["S"],
+            email=item.get("email", {}).get("S"),
+            client_id=item["client_id"]["S"],
+            client_name=item.get("client_name", {}).get("S"),
+            scopes=tuple(sorted(item.get("scopes", {}).get("SS", []))),
+            first_used=int(item["first_used"]["N"]),
+            last_used=int(item["last_used"]["N"]),
+            families=tuple(sorted(item.get("families", {}).get("SS", []))),
+        )
+
+
+class GrantRevokedError(Exception):
+    """The person's grant for this client was revoked (or lapsed) while a code or token was in flight."""
+
+
 def _key(pk: str, sk: str = "META") -> dict[str, dict[str, str]]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+GRANT_PREFIX = "GRANT#"
+
+
+def _grant_key(subject: str, client_id: str) -> dict[str, dict[str, str]]:
+    return _key(f"{GRANT_PREFIX}{subject}", f"CLIENT#{client_id}")
+
+
+def _grant_use(subject: str, client_id: str, family_id: str, now: int, lifetime: int) -> dict[str, Any]:
+    """The transaction step that ties a family to its grant: fails once the grant is revoked."""
+    return {
+        "Update": {
+            "Key": _grant_key(subject, client_id),
+            "UpdateExpression": "ADD families :family SET last_used = :now, #ttl = :ttl",
+            "ConditionExpression": "attribute_exists(pk) AND #ttl > :now",
+            "ExpressionAttributeNames": {"#ttl": "ttl"},
+            "ExpressionAttributeValues": {
+                ":family": {"SS": [family_id]},
+                ":now": {"N": str(now)},
+                ":ttl": {"N": str(now + lifetime)},
+            },
+        }
+    }
 
 
 def _now() -> int:
@@ -193,7 +256,11 @@ class OAuthState:
 
     # -- refresh tokens: one family per sign-in, rotated on every use ----------------------
     def start_family(self, grant: Grant, lifetime: int, max_lifetime: int) -> str:
-        """A new family and its first refresh token."""
+        """A new family and its first refresh token, recorded on the person's grant for this client.
+
+        Raises GrantRevokedError when that grant no longer exists: revoking deletes the grant
+        first, so a family can never be created behind a revocation's back.
+        """
         family_id = secrets.token_urlsafe(16)
         token = secrets.token_urlsafe(32)
         now = _now()
@@ -205,19 +272,20 @@ class OAuthState:
                 [
                     {"Put": {"Item": family_item, "ConditionExpression": "attribute_not_exists(pk)"}},
                     {"Put": {"Item": self._refresh_item(token, family_id, min(now + lifetime, now + max_lifetime))}},
+                    _grant_use(grant.subject, grant.client_id, family_id, now, max_lifetime),
                 ]
             )
         except ConditionFailedError:
             # The family id is random: if it exists, it is this very write, retried after a lost response.
             if self._current_of(family_id) != sha256_hex(token):
-                raise
+                raise GrantRevokedError from None
         return token
 
     def _current_of(self, family_id: str) -> str | None:
         item = self._table.call("get_item", Key=_key(f"FAMILY#{family_id}"), ConsistentRead=True).get("Item")
         return None if item is None else str(item["current"]["S"])
 
-    def rotate(self, token: str, client_id: str, lifetime: int) -> tuple[FamilyRecord, str] | None:
+    def rotate(self, token: str, client_id: str, lifetime: int, grant_lifetime: int) -> tuple[FamilyRecord, str] | None:
         """Exchange a refresh token for its successor; None if it is unknown, expired or not this client's.
 
         Presenting a token that was already rotated away is reuse (RFC 9700 §4.14.2): the whole
@@ -263,6 +331,8 @@ class OAuthState:
                             )
                         }
                     },
+                    # A revoked grant fails the rotation (and the family is ended below).
+                    _grant_use(family.subject, family.client_id, family_id, now, grant_lifetime),
                 ]
             )
         except ConditionFailedError:
@@ -284,6 +354,100 @@ class OAuthState:
     def revoke_family(self, family_id: str) -> None:
         # Without the family item no refresh token of it can be rotated; the REFRESH# items age out.
         self._table.call("delete_item", Key=_key(f"FAMILY#{family_id}"))
+
+    # -- consent and grants: GRANT#<sub> / CLIENT#<client_id> --------------------------------
+    def put_consent_request(self, request: ConsentRequest, lifetime: int) -> str:
+        request_id = secrets.token_urlsafe(32)
+        self._put(f"CONSENT#{request_id}", request, _now() + lifetime)
+        return request_id
+
+    def get_consent_request(self, request_id: str) -> ConsentRequest | None:
+        found = self._get(f"CONSENT#{request_id}", ConsentRequest)
+        return found[0] if found else None
+
+    def take_consent_request(self, request_id: str) -> ConsentRequest | None:
+        return self._take(f"CONSENT#{request_id}", ConsentRequest)
+
+    def get_grant(self, subject: str, client_id: str) -> GrantRecord | None:
+        item = self._table.call("get_item", Key=_grant_key(subject, client_id), ConsistentRead=True).get("Item")
+        if item is None or int(item["ttl"]["N"]) <= _now():
+            return None
+        return GrantRecord.from_item(item)
+
+    def record_consent(
+        self,
+        *,
+        subject: str,
+        email: str | None,
+        client_id: str,
+        client_name: str | None,
+        scopes: tuple[str, ...],
+        lifetime: int,
+    ) -> None:
+        """Add `scopes` to what the person allowed this client (a consent only ever grows until revoked)."""
+        now = _now()
+        names = {"#ttl": "ttl", "#subject": "subject", "#client": "client_id"}
+        values: dict[str, Any] = {
+            ":subject": {"S": subject},
+            ":client": {"S": client_id},
+            ":scopes": {"SS": list(scopes)},
+            ":now": {"N": str(now)},
+            ":ttl": {"N": str(now + lifetime)},
+        }
+        update = (
+            "SET #subject = :subject, #client = :client, first_used = if_not_exists(first_used, :now), "
+            "last_used = :now, #ttl = :ttl"
+        )
+        for attribute, value in (("email", email), ("client_name", client_name)):
+            if value:
+                update += f", {attribute} = :{attribute}"
+                values[f":{attribute}"] = {"S": value}
+        self._table.call(
+            "update_item",
+            Key=_grant_key(subject, client_id),
+            UpdateExpression=f"{update} ADD scopes :scopes",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def list_grants(self, subject: str | None = None) -> list[GrantRecord]:
+        """Every live grant (or one person's), oldest first; an administrator's scan, never on a request path."""
+        now = _now()
+        query: dict[str, Any] = {
+            "FilterExpression": "begins_with(pk, :prefix) AND #ttl > :now",
+            "ExpressionAttributeNames": {"#ttl": "ttl"},
+            "ExpressionAttributeValues": {
+                ":prefix": {"S": f"{GRANT_PREFIX}{subject or ''}"},
+                ":now": {"N": str(now)},
+            },
+        }
+        if subject is not None:
+            query = {
+                "KeyConditionExpression": "pk = :pk",
+                "FilterExpression": "#ttl > :now",
+                "ExpressionAttributeNames": {"#ttl": "ttl"},
+                "ExpressionAttributeValues": {":pk": {"S": f"{GRANT_PREFIX}{subject}"}, ":now": {"N": str(now)}},
+            }
+        operation = "query" if subject is not None else "scan"
+        grants: list[GrantRecord] = []
+        start: dict[str, Any] | None = None
+        while True:
+            page = self._table.call(operation, **query, **({"ExclusiveStartKey": start} if start else {}))
+            grants += [GrantRecord.from_item(item) for item in page.get("Items", [])]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return sorted(grants, key=lambda g: (g.first_used, g.subject, g.client_id))
+
+    def revoke_grant(self, subject: str, client_id: str) -> GrantRecord | None:
+        """End a grant: the consent goes, and with it every refresh-token family it issued."""
+        result = self._table.call("delete_item", Key=_grant_key(subject, client_id), ReturnValues="ALL_OLD")
+        item = result.get("Attributes")
+        if item is None:
+            return None
+        grant = GrantRecord.from_item(item)
+        for family_id in grant.families:
+            self.revoke_family(family_id)
+        return grant
 
     @staticmethod
     def _refresh_item(token: str, family_id: str, ttl: int) -> dict[str, Any]:

@@ -158,8 +158,15 @@ class Harness:
         }
         return self.http.get(f"{self.base}/oauth/authorize", params=query)
 
-    def sign_in(self, authorized: httpx.Response, username: str | None = None, password: str | None = None) -> str:
-        """Follow /authorize to the sign-in form and submit it; the Location the browser is sent to."""
+    def sign_in(
+        self,
+        authorized: httpx.Response,
+        username: str | None = None,
+        password: str | None = None,
+        decision: str | None = "approve",
+    ) -> str:
+        """Follow /authorize to the sign-in form and submit it, then answer the consent page if one
+        comes (`decision=None` stops there); the Location the browser is sent to."""
         assert authorized.status_code == 302, authorized.text
         form = self.http.get(authorized.headers["location"])
         assert form.status_code == 200, form.text
@@ -170,7 +177,21 @@ class Harness:
             data={"txn": txn.group(1), "username": username or self.username, "password": password or self.password},
         )
         assert submitted.status_code == 303, submitted.text
-        return submitted.headers["location"]
+        location = submitted.headers["location"]
+        if decision is not None and urlsplit(location).path == "/oauth/consent":
+            location = self.answer_consent(location, decision)
+        return location
+
+    def answer_consent(self, location: str, decision: str) -> str:
+        page = self.http.get(location)
+        assert page.status_code == 200, page.text
+        request_id = re.search(r'name="request" value="([^"]+)"', page.text)
+        assert request_id, page.text
+        answered = self.http.post(
+            f"{self.base}/oauth/consent", data={"request": request_id.group(1), "decision": decision}
+        )
+        assert answered.status_code == 303, answered.text
+        return answered.headers["location"]
 
     def code(self, client: dict[str, Any], **authorize_params: str) -> tuple[str, str]:
         verifier, challenge = pkce()

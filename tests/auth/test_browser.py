@@ -83,6 +83,9 @@ async def test_person_signs_in_with_chromium_and_the_client_gets_a_working_token
             await page.fill("input[name=username]", harness.username)
             await page.fill("input[name=password]", harness.password)
             await page.click("#sign-in")
+            # A client seen for the first time: the person allows it on the consent page.
+            await page.wait_for_url(f"{harness.base}/oauth/consent?*")
+            await page.click("#approve")
             await page.wait_for_url(f"{callback_url}?*")
             landed = page.url
             assert await page.title() == "Connected"

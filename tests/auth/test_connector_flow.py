@@ -64,7 +64,16 @@ class FormSubmittingBrowser:
             action = urlsplit(str(form.url))._replace(path="/oauth/dev-login", query="").geturl()
             done = await browser.post(action, data={"txn": txn.group(1), **self._credentials})
             assert done.status_code == 303, done.text
-            self.redirected_to = done.headers["location"]
+            location = done.headers["location"]
+            if urlsplit(location).path == "/oauth/consent":
+                page = await browser.get(location)
+                request_id = re.search(r'name="request" value="([^"]+)"', page.text)
+                assert request_id, page.text
+                consent_url = urlsplit(location)._replace(query="").geturl()
+                answered = await browser.post(consent_url, data={"request": request_id.group(1), "decision": "approve"})
+                assert answered.status_code == 303, answered.text
+                location = answered.headers["location"]
+            self.redirected_to = location
 
     async def callback(self) -> AuthorizationCodeResult:
         assert self.redirected_to is not None
