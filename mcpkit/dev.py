@@ -68,7 +68,7 @@ def serve(options: DevOptions, announce: Callable[[str, LocalOAuth | None], None
         routes = contract.MCP_ROUTES
         if (options.auth or folder.config.auth) == "oauth":
             callback = f"http://{options.host}:{options.port}/oauth/callback"
-            oauth = ensure_oauth(endpoint, options.server, callback)
+            oauth = ensure_oauth(endpoint, options.server, callback, folder.config.oauth.required_group)
             os.environ.update({"MCPKIT_AUTH_MODE": "oauth", **oauth.environment()})
             routes = routes + contract.OAUTH_ROUTES + DEV_LOGIN_ROUTES
         elif options.auth == "none":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -108,7 +109,7 @@ class LocalOAuth:
 DEV_USERNAME = "dev@example.com"
 
 
-def ensure_oauth(endpoint: str, name: str, callback_url: str) -> LocalOAuth:
+def ensure_oauth(endpoint: str, name: str, callback_url: str, required_group: str | None = None) -> LocalOAuth:
     """User pool, confidential app client, dev user and RSA signing key, shaped like stacks/constructs/oauth.py.
 
     Found again by name when they exist (several `mcpkit dev` sharing one emulator share them); the dev
@@ -160,6 +161,11 @@ def ensure_oauth(endpoint: str, name: str, callback_url: str) -> LocalOAuth:
             MessageAction="SUPPRESS",
         )
     idp.admin_set_user_password(UserPoolId=pool_id, Username=DEV_USERNAME, Password=password, Permanent=True)
+    if required_group is not None:
+        # The server admits only this group's members; the dev user is one, so `make dev` signs in.
+        with contextlib.suppress(idp.exceptions.GroupExistsException):
+            idp.create_group(UserPoolId=pool_id, GroupName=required_group)
+        idp.admin_add_user_to_group(UserPoolId=pool_id, Username=DEV_USERNAME, GroupName=required_group)
 
     alias = f"alias/{pool_name}"
     try:
