@@ -13,10 +13,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from handlers.settings import Settings
 from tests.conftest import LAMBDA_ENV, ROOT
 from tests.test_handler import HANDSHAKE_REVISIONS, initialize, modern, rpc, session_headers
 
@@ -36,6 +38,9 @@ FORBIDDEN_ON_COLD_PATH = (
     "jwt",
     "cryptography.x509",
     "cryptography.hazmat.primitives.asymmetric",
+    # Settings read the environment themselves: pydantic-settings (with dotenv, argparse) was ~20 ms.
+    "pydantic_settings",
+    "dotenv",
 )
 # Ceilings, measured with the example server and a small margin. When a change legitimately
 # raises one, run this file, read the counts in the failure message, check with `make bench` that
@@ -92,12 +97,60 @@ def test_handshake_revision_costs_one_dynamodb_call_per_request(
     assert dynamodb_calls == ["PutItem"]
     headers = session_headers(session_id, version)
 
-    # Every later request of the session, notifications included: exactly one UpdateItem each.
+    # Every later request of the session, notifications included: exactly one GetItem each (a read;
+    # the expiry is only written when it runs low, see the next test).
     requests = [rpc("notifications/initialized", id_=None), _call({"a": 1, "b": 2}), _call({"a": 3, "b": 4})]
     for count, message in enumerate(requests, start=1):
         response = invoke(message, headers=headers)
         assert response["statusCode"] in {200, 202}, response
-        assert dynamodb_calls == ["PutItem"] + ["UpdateItem"] * count
+        assert dynamodb_calls == ["PutItem"] + ["GetItem"] * count
+
+
+def _expiry(lambda_module: Any, session_id: str) -> int:
+    item = lambda_module.lambda_app.runtime.table.call(
+        "get_item", Key={"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": "META"}}, ConsistentRead=True
+    )["Item"]
+    return int(item["ttl"]["N"])
+
+
+def _set_expiry(lambda_module: Any, session_id: str, expiry: int) -> None:
+    lambda_module.lambda_app.runtime.table.call(
+        "update_item",
+        Key={"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": "META"}},
+        UpdateExpression="SET #ttl = :ttl",
+        ExpressionAttributeNames={"#ttl": "ttl"},
+        ExpressionAttributeValues={":ttl": {"N": str(expiry)}},
+    )
+
+
+def test_session_expiry_is_written_only_when_it_runs_low(
+    invoke: Invoker, dynamodb_calls: list[str], lambda_module: Any
+) -> None:
+    # GIVEN a session, created with 1.5 idle lifetimes ahead of it
+    ttl = Settings().session_ttl_seconds  # what the instance was built with (same environment)
+    session_id = initialize(invoke, "2025-11-25")
+    created = _expiry(lambda_module, session_id)
+    assert created - time.time() > ttl
+    headers = session_headers(session_id, "2025-11-25")
+
+    # WHEN it is used with more than one idle lifetime left: a read only, the expiry unchanged
+    invoke(rpc("ping"), headers=headers)
+    assert dynamodb_calls[-1:] == ["GetItem"]
+    assert _expiry(lambda_module, session_id) == created
+
+    # WHEN it is used with less than one idle lifetime left: the read, then one conditional write
+    _set_expiry(lambda_module, session_id, int(time.time()) + ttl // 3)
+    dynamodb_calls.clear()
+    assert invoke(rpc("ping"), headers=headers)["statusCode"] == 200
+    assert dynamodb_calls == ["GetItem", "UpdateItem"]
+    # THEN it is alive for at least another idle lifetime after this use
+    assert _expiry(lambda_module, session_id) - time.time() >= ttl
+
+    # AND an item past its expiry that DynamoDB's lazy sweep has not removed yet is already 404
+    _set_expiry(lambda_module, session_id, int(time.time()) - 1)
+    dynamodb_calls.clear()
+    assert invoke(rpc("ping"), headers=headers)["statusCode"] == 404
+    assert dynamodb_calls == ["GetItem"]
 
 
 def test_modern_revision_costs_no_dynamodb_call(invoke: Invoker, dynamodb_calls: list[str]) -> None:

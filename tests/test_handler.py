@@ -125,7 +125,7 @@ def test_session_use_costs_one_dynamodb_call(invoke: Invoker, dynamodb_calls: li
     session_id = initialize(invoke, "2025-11-25")
     assert dynamodb_calls == ["PutItem"]
     invoke(rpc("tools/list"), headers=session_headers(session_id, "2025-11-25"))
-    assert dynamodb_calls == ["PutItem", "UpdateItem"]
+    assert dynamodb_calls == ["PutItem", "GetItem"]
 
 
 def test_request_without_session_id_is_still_served(invoke: Invoker) -> None:
@@ -141,10 +141,10 @@ def test_unknown_and_malformed_session_ids_are_404_and_malformed_ones_cost_nothi
 ) -> None:
     unknown = invoke(rpc("tools/list"), headers={"mcp-session-id": "0" * 32})
     assert unknown["statusCode"] == 404
-    assert dynamodb_calls == ["UpdateItem"]
+    assert dynamodb_calls == ["GetItem"]
     malformed = invoke(rpc("tools/list"), headers={"mcp-session-id": "'; DROP TABLE --"})
     assert malformed["statusCode"] == 404
-    assert dynamodb_calls == ["UpdateItem"]
+    assert dynamodb_calls == ["GetItem"]
 
 
 def test_2025_03_26_client_without_version_header_is_served_with_the_negotiated_version(invoke: Invoker) -> None:
