@@ -53,6 +53,7 @@ def create_runtime(settings: Settings) -> Runtime:
     if settings.auth_mode == "oauth":
         from handlers.auth.server import OAuthServer
 
+        _check_permissions(server, settings)
         oauth = OAuthServer.from_settings(settings, table, functools.partial(_catalog, server))
     endpoint = McpEndpoint(
         transport,
@@ -66,6 +67,22 @@ def create_runtime(settings: Settings) -> Runtime:
     app = Starlette(routes=routes, exception_handlers={Exception: _unexpected})
     _run_sync_tools_inline(server)
     return Runtime(app=app, transport=transport, table=table, oauth=oauth)
+
+
+def _check_permissions(server: MCPServer, settings: Settings) -> None:
+    from handlers.server_loader import ServerLoadError
+
+    # The SDK's registries are internal; where they move, the check is skipped rather than guessed.
+    tools, prompts = getattr(server, "_tool_manager", None), getattr(server, "_prompt_manager", None)
+    if tools is None or prompts is None:
+        return
+    unknown = settings.permissions.unknown_names(
+        {t.name for t in tools.list_tools()}, {p.name for p in prompts.list_prompts()}
+    )
+    if unknown:
+        raise ServerLoadError(
+            f"mcpkit.toml [permissions] lists what {settings.server} does not define: {', '.join(unknown)}"
+        )
 
 
 async def _catalog(server: MCPServer) -> dict[Kind, list[str]]:

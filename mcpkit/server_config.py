@@ -187,7 +187,7 @@ class ServerConfig(_Strict):
     @model_validator(mode="after")
     def _permissions_need_oauth(self) -> ServerConfig:
         if self.auth != "oauth" and "permissions" in self.model_fields_set:
-            raise ValueError('[permissions] maps tools to OAuth scopes: it needs auth = "oauth"')
+            raise ValueError('the permissions table maps tools to OAuth scopes: it needs auth = "oauth"')
         if self.auth != "oauth" and self.oauth.required_group is not None:
             raise ValueError('oauth.required_group needs auth = "oauth"')
         return self

@@ -97,6 +97,17 @@ class ScopePolicy(BaseModel):
         message["result"][key] = kept
         return json.dumps(message, separators=(",", ":")).encode()
 
+    def unknown_names(self, tools: set[str], prompts: set[str]) -> list[str]:
+        """Listed tools and prompts the server does not have: a typo would leave the real one
+        under the default scope, so the runtime refuses to start with any."""
+        return [
+            f"{kind} {name!r} (scope {scope!r})"
+            for scope, spec in self.scopes.items()
+            for kind, names, known in (("tool", spec.tools, tools), ("prompt", spec.prompts, prompts))
+            for name in names
+            if name not in known
+        ]
+
     def unlocks(self, scope: str, catalog: dict[Kind, list[str]]) -> list[str]:
         """What a person gets by granting `scope`, for the consent page: names from the server's catalog."""
         return [name for kind, names in catalog.items() for name in names if self.scope_for(kind, name) == scope]

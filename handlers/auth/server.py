@@ -375,11 +375,10 @@ class OAuthServer:
         group = self.config.required_group
         if group is not None and group not in identity.groups:
             logger.info("sign-in refused: account outside the required group")
-            return self._back_to_client(
+            response = self._back_to_client(
                 urls, transaction, "access_denied", "This account may not use this server; ask its administrator."
             )
-        granted = self.state.get_grant(identity.subject, transaction.client_id)
-        if granted is not None and set(transaction.scopes) <= set(granted.scopes):
+        elif self._consented(identity, transaction):
             response = self._finish(urls, transaction, identity)
         else:
             browser = secrets.token_urlsafe(32)
@@ -406,6 +405,10 @@ class OAuthServer:
         # After a form POST (dev sign-in), 303 makes the browser GET the next page.
         response.status_code = 303
         return response
+
+    def _consented(self, identity: Identity, transaction: Transaction) -> bool:
+        granted = self.state.get_grant(identity.subject, transaction.client_id)
+        return granted is not None and set(transaction.scopes) <= set(granted.scopes)
 
     async def consent(self, request: Request) -> Response:
         if request.method == "GET":

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 SERVERS_DIR = "tests/auth/servers"
 SERVER = "whoami"
 KEY_ALIAS = f"alias/mcpkit-local-{SERVER}"
-POOL_NAME = f"mcpkit-local-{SERVER}"
 LOOPBACK_REDIRECT = "http://localhost:33418/callback"
 
 
@@ -62,6 +61,8 @@ class Harness:
     username: str
     password: str
     http: httpx.Client = field(default_factory=lambda: httpx.Client(follow_redirects=False, timeout=30))
+    # `mcpkit dev` names the emulated user pool after the server.
+    server_name: str = SERVER
 
     @property
     def base(self) -> str:
@@ -90,10 +91,10 @@ class Harness:
         client: CognitoIdentityProviderClient = self._session().client("cognito-idp", endpoint_url=self.aws_endpoint)
         return client
 
-    def add_user(self, email: str, password: str) -> None:
+    def add_user(self, email: str, password: str, group: str | None = None) -> None:
         idp = self.cognito()
         pools = idp.list_user_pools(MaxResults=60)["UserPools"]
-        pool = next(p["Id"] for p in pools if p["Name"] == POOL_NAME)
+        pool = next(p["Id"] for p in pools if p["Name"] == f"mcpkit-local-{self.server_name}")
         idp.admin_create_user(
             UserPoolId=pool,
             Username=email,
@@ -101,6 +102,8 @@ class Harness:
             MessageAction="SUPPRESS",
         )
         idp.admin_set_user_password(UserPoolId=pool, Username=email, Password=password, Permanent=True)
+        if group is not None:
+            idp.admin_add_user_to_group(UserPoolId=pool, Username=email, GroupName=group)
 
     def forge(self, claims: dict[str, Any], header: dict[str, Any] | None = None) -> str:
         """A JWT signed by the server's own KMS key with whatever claims a test needs."""
@@ -176,7 +179,7 @@ class Harness:
             f"{self.base}/oauth/dev-login",
             data={"txn": txn.group(1), "username": username or self.username, "password": password or self.password},
         )
-        assert submitted.status_code == 303, submitted.text
+        assert submitted.status_code == 303, (submitted.status_code, submitted.text)
         location = submitted.headers["location"]
         if decision is not None and urlsplit(location).path == "/oauth/consent":
             location = self.answer_consent(location, decision)

@@ -124,10 +124,9 @@ def test_generated_server_passes_its_own_tests_and_serves_through_mcpkit_dev(tem
     assert re.search(r"\d+ passed", own.stdout)
 
     # Served through the real handler. Getting an OAuth token is the OAuth tests' business, so an
-    # OAuth template is served without auth here: this checks that the rendered server loads and lists.
-    config = dest / "mcpkit.toml"
-    config.write_text(config.read_text().replace('auth = "oauth"', 'auth = "none"'))
-    assert_dev_server_lists_tools("--server", name, "--servers-dir", str(build_dir))
+    # OAuth template is served without auth here (tests/auth/test_permissions.py serves `notes` with
+    # it): this checks that the rendered server loads and lists.
+    assert_dev_server_lists_tools("--server", name, "--servers-dir", str(build_dir), "--auth", "none")
 
 
 def test_dev_serves_a_servers_dir_outside_the_project(tmp_path: Path) -> None:
