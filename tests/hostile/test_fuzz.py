@@ -264,3 +264,42 @@ def test_token_never_fails(
         "invalid_target",
         "slow_down",
     }
+
+
+consent_forms = st.fixed_dictionaries(
+    {},
+    optional={
+        "request": st.text(max_size=60),
+        "decision": st.sampled_from(["approve", "deny", "", "maybe"]) | st.text(max_size=10),
+        "extra": st.text(max_size=20),
+    },
+)
+
+
+@OVER_HTTP
+@given(
+    form=consent_forms,
+    cookie=st.none()
+    | st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126, exclude_characters=";,"), max_size=50),
+    origin=st.sampled_from([None, "null", "https://evil.example"]),
+    query=st.text(max_size=60),
+)
+def test_consent_never_fails(
+    oauth_dev: OAuthDev, form: dict[str, str], cookie: str | None, origin: str | None, query: str
+) -> None:
+    """Forged consent answers and pages for made-up requests: an HTML page with 400, never 5xx."""
+    harness = oauth_dev.harness
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    if origin is not None:
+        headers["origin"] = origin
+    if cookie is not None:
+        headers["cookie"] = f"mcpkit_consent={cookie}"
+    with httpx.Client(timeout=30) as http:
+        page = http.get(f"{harness.base}/oauth/consent", params={"request": query})
+        answer = http.post(
+            f"{harness.base}/oauth/consent", content=httpx.QueryParams(form).__str__().encode(), headers=headers
+        )
+    for response in (page, answer):
+        assert response.status_code == 400, response.text
+        assert response.headers["content-type"].startswith("text/html")
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
