@@ -219,8 +219,8 @@ class Harness:
             data["client_secret"] = client["client_secret"]
         return self.token(data)
 
-    def tokens(self, client: dict[str, Any]) -> dict[str, Any]:
-        code, verifier = self.code(client)
+    def tokens(self, client: dict[str, Any], **authorize_params: str) -> dict[str, Any]:
+        code, verifier = self.code(client, **authorize_params)
         response = self.exchange(client, code, verifier)
         assert response.status_code == 200, response.text
         issued: dict[str, Any] = response.json()

@@ -155,3 +155,49 @@ async def test_tools_see_the_caller_on_the_2026_07_28_path_too(harness: Harness)
         result = await session.call_tool("whoami", {})
         assert session.session.protocol_version == "2026-07-28"
     assert (result.structured_content or {})["email"] == harness.username
+
+
+async def test_official_client_steps_up_when_a_tool_needs_a_scope_it_lacks(notes: Harness) -> None:
+    """The person allowed only reading; calling a write tool makes the client ask for more, on the
+    same registration, and the call then goes through (MCP 2025-11-25 step-up, SEP-2350 union)."""
+    registered = notes.register(client_name="Stepping client")
+    read_only = notes.tokens(registered, scope="notes:read")
+    storage = MemoryStorage()
+    storage.client = OAuthClientInformationFull.model_validate(registered)
+    storage.tokens = OAuthToken.model_validate(read_only)
+    browser = FormSubmittingBrowser(notes.username, notes.password)
+    provider = OAuthClientProvider(
+        server_url=notes.server.url,
+        client_metadata=OAuthClientMetadata(
+            client_name="Stepping client",
+            redirect_uris=[LOOPBACK_REDIRECT],  # type: ignore[list-item]
+            token_endpoint_auth_method="client_secret_post",
+            grant_types=["authorization_code", "refresh_token"],
+            scope="notes:read",
+        ),
+        storage=storage,
+        redirect_handler=browser.redirect,
+        callback_handler=browser.callback,
+    )
+    seen: list[tuple[str, str, int]] = []
+
+    async def record(response: httpx2.Response) -> None:
+        seen.append((response.request.method, response.request.url.path, response.status_code))
+
+    async with (
+        httpx2.AsyncClient(auth=provider, timeout=30, event_hooks={"response": [record]}) as http,
+        Client(streamable_http_client(notes.server.url, http_client=http), mode="legacy") as client,
+    ):
+        listed = {tool.name for tool in (await client.list_tools()).tools}
+        created = await client.call_tool("create_note", {"title": "written after step-up"})
+        relisted = {tool.name for tool in (await client.list_tools()).tools}
+
+    assert listed == {"list_notes", "get_note"}
+    assert ("POST", "/mcp", 403) in seen
+    assert not created.is_error, created
+    assert (created.structured_content or {})["title"] == "written after step-up"
+    assert relisted == listed | {"create_note", "update_note", "delete_note"}
+    assert storage.tokens is not None
+    assert set((storage.tokens.scope or "").split()) == {"notes:read", "notes:write"}
+    assert ("POST", "/oauth/register", 201) not in seen
+    assert storage.client.client_id == registered["client_id"]

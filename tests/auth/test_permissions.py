@@ -1,7 +1,7 @@
 """Per-tool scopes, consent, step-up, the required group and revocation, end to end.
 
-Against `mcpkit dev --auth oauth` serving the `notes` template as `mcpkit new` renders it (its
-`[permissions]`: notes:read, notes:write), with `oauth.required_group` switched on.
+Against `mcpkit dev --auth oauth` serving the `notes` template as `mcpkit new` renders it (the
+`notes` fixture: its `[permissions]` are notes:read and notes:write; `oauth.required_group` is on).
 """
 
 from __future__ import annotations
@@ -10,55 +10,26 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-
 from mcpkit.local_aws import endpoint_environment
-from mcpkit.templates import render
-from tests.auth.harness import Harness, dev_credentials, pkce
-from tests.conftest import start_dev_server, stop_dev_server
+from tests.auth.conftest import NOTES_GROUP as GROUP
+from tests.auth.harness import pkce
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    import pytest
 
-    from mcpkit.local_aws import EmbeddedAws
+    from tests.auth.harness import Harness
 
-SERVER = "notebook"
-GROUP = "notes-users"
 READ_TOOLS = {"list_notes", "get_note"}
 WRITE_TOOLS = {"create_note", "update_note", "delete_note"}
 V2025 = {"mcp-protocol-version": "2025-11-25"}
-
-
-@pytest.fixture(scope="module")
-def notes(oauth_emulator: EmbeddedAws, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    servers = tmp_path_factory.mktemp("servers")
-    folder = render("notes", SERVER, servers / SERVER)
-    config = folder / "mcpkit.toml"
-    config.write_text(config.read_text() + f'\n[oauth]\nrequired_group = "{GROUP}"\n')
-    server = start_dev_server(
-        *("--servers-dir", str(servers), "--server", SERVER, "--auth", "oauth"),
-        *("--aws-endpoint", oauth_emulator.endpoint),
-        ready_when="Dev sign-in:",
-    )
-    username, password = dev_credentials(server.output())
-    harness = Harness(server, oauth_emulator.endpoint, username, password, server_name=SERVER)
-    yield harness
-    harness.http.close()
-    stop_dev_server(server)
 
 
 def rpc(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}
 
 
-def token_for(notes: Harness, client: dict[str, Any], scope: str, decision: str | None = "approve") -> dict[str, Any]:
-    verifier, challenge = pkce()
-    location = notes.sign_in(notes.authorize(client["client_id"], challenge, scope=scope), decision=decision)
-    code = parse_qs(urlsplit(location).query)["code"][0]
-    issued = notes.exchange(client, code, verifier)
-    assert issued.status_code == 200, issued.text
-    body: dict[str, Any] = issued.json()
-    return body
+def token_for(notes: Harness, client: dict[str, Any], scope: str) -> dict[str, Any]:
+    return notes.tokens(client, scope=scope)
 
 
 def modern_rpc(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
