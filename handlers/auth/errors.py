@@ -57,9 +57,10 @@ def oauth_json(body: object, status: int = 200, headers: Mapping[str, str] | Non
 def error_page(title: str, message: str, status: int = 400) -> HTMLResponse:
     """Shown instead of a redirect when the redirect target itself cannot be trusted (RFC 6749 §4.1.2.1)."""
     return HTMLResponse(
-        "<!doctype html><html lang=en><head><meta charset=utf-8><title>"
-        f"{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>"
-        f"<p>{html.escape(message)}</p><p>Go back to the application and connect again.</p></body></html>",
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width, initial-scale=1"><title>'
+        f"{html.escape(title)}</title></head><body><main><h1>{html.escape(title)}</h1>"
+        f"<p>{html.escape(message)}</p><p>Go back to the application and connect again.</p></main></body></html>",
         status_code=status,
         headers=HTML_HEADERS,
     )

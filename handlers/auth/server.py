@@ -633,13 +633,15 @@ def _form_target(redirect_uri: str) -> str:
 def _login_form(txn: str, redirect_uri: str, message: str | None = None, status: int = 200) -> HTMLResponse:
     notice = f'<p role="alert" id="error">{html.escape(message)}</p>' if message else ""
     page = (
-        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Sign in (local development)</title></head>"
-        "<body><h1>Sign in</h1><p>Local development sign-in: the user pool is emulated.</p>"
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width, initial-scale=1">'
+        "<title>Sign in (local development)</title></head>"
+        "<body><main><h1>Sign in</h1><p>Local development sign-in: the user pool is emulated.</p>"
         f'{notice}<form method="post" action="{DEV_LOGIN_PATH}">'
         f'<input type="hidden" name="txn" value="{html.escape(txn)}">'
         '<label>Username <input name="username" autocomplete="username" required></label>'
         '<label>Password <input name="password" type="password" autocomplete="current-password" required></label>'
-        '<button type="submit" id="sign-in">Sign in</button></form></body></html>'
+        '<button type="submit" id="sign-in">Sign in</button></form></main></body></html>'
     )
     policy = HTML_HEADERS["Content-Security-Policy"].replace(
         "form-action 'self'", f"form-action 'self' {_form_target(redirect_uri)}".rstrip()
