@@ -16,7 +16,11 @@ What keeps the zip small (measured step by step in docs/infrastructure.md):
   `module.py` was) and no `.py`, except the few files a library reads as data (`KEEP_SOURCE`);
   `handlers/` and the server keep their sources, so their tracebacks show lines;
 - what the Lambda runtime never imports is left out (`PRUNED`, each entry with its reason) unless
-  the server's own requirements need it; a server that imports a pruned module fails the build.
+  the server's own requirements need it; a server that imports a pruned module fails the build;
+- compiled extensions lose their static symbol tables and debug sections (`stacks/elf.py`, the
+  part of `strip` a Python extension can do without), after the hash-checked install: a build
+  step like the bytecode compilation, on the installed copy, never on a downloaded wheel;
+- the zip is deflated at level 9.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
+from stacks.elf import strip_symbols
 from stacks.lockfile import LOCK_FILE, REQUIREMENTS_FILE, LockError, check_fresh, normalise
 
 if TYPE_CHECKING:
@@ -44,7 +49,7 @@ if TYPE_CHECKING:
 Architecture = Literal["arm64", "x86_64"]
 
 # Bump when the bundling procedure changes, so old cache entries stop matching.
-BUNDLE_FORMAT: Final = "mcpkit-bundle-5"
+BUNDLE_FORMAT: Final = "mcpkit-bundle-6"
 LAMBDA_PYTHON_VERSION: Final = "3.12"
 LAMBDA_CODE_ROOT: Final = "/var/task"
 # Lambda quotas for a .zip deployment package (docs: "Lambda quotas", deployment package size).
@@ -138,6 +143,25 @@ PRUNED: Final[tuple[Prune, ...]] = (
     ),
     Prune("jsonschema", ("jsonschema/tests/", "jsonschema/benchmarks/"), (), "jsonschema's own test suite"),
     Prune("referencing", ("referencing/tests/",), (), "referencing's own test suite"),
+    Prune(
+        "mcp",
+        ("mcp/cli/",),
+        ("mcp.cli",),
+        "the SDK's `mcp` command line (`mcp dev`, `mcp run`), which needs typer; the server side never imports it",
+    ),
+    Prune(
+        "anyio",
+        ("anyio/_backends/_trio.pyc", "anyio/pytest_plugin.pyc"),
+        ("anyio._backends._trio", "anyio.pytest_plugin"),
+        "anyio's trio backend (loaded only when running on trio; Lambda's loop is asyncio) and its pytest plugin",
+    ),
+    Prune("pydantic", ("pydantic/mypy.pyc",), ("pydantic.mypy",), "pydantic's mypy plugin, loaded by mypy only"),
+    Prune(
+        "starlette",
+        ("starlette/testclient.pyc",),
+        ("starlette.testclient",),
+        "Starlette's test client (tests run outside the zip)",
+    ),
 )
 FIXED_ZIP_TIME: Final = (1980, 1, 1, 0, 0, 0)
 STALE_AFTER_SECONDS: Final = 3600
@@ -503,6 +527,15 @@ def _drop_library_sources(site: Path, python_version: str) -> None:
         stub.unlink()
 
 
+def _strip_extensions(site: Path) -> None:
+    """Static symbols and debug sections out of every compiled extension (see `stacks/elf.py`)."""
+    for path in sorted(site.rglob("*.so")):
+        data = path.read_bytes()
+        stripped = strip_symbols(data)
+        if stripped is not data:
+            path.write_bytes(stripped)
+
+
 def _write_zip(trees: Sequence[Path], destination: Path, exclude: Callable[[str], bool] | None = None) -> int:
     """Zip the union of `trees` deterministically (sorted, fixed time and modes); returns the unzipped size."""
     entries: dict[str, Path] = {}
@@ -513,7 +546,7 @@ def _write_zip(trees: Sequence[Path], destination: Path, exclude: Callable[[str]
                 if exclude is None or not exclude(arcname):
                     entries[arcname] = path
     total = 0
-    with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+    with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         for arcname in sorted(entries):
             path = entries[arcname]
             info = zipfile.ZipInfo(arcname, date_time=FIXED_ZIP_TIME)
@@ -521,7 +554,7 @@ def _write_zip(trees: Sequence[Path], destination: Path, exclude: Callable[[str]
             info.compress_type = zipfile.ZIP_DEFLATED
             data = path.read_bytes()
             total += len(data)
-            archive.writestr(info, data, compresslevel=6)
+            archive.writestr(info, data, compresslevel=9)
     return total
 
 
@@ -576,6 +609,7 @@ def _dependencies(spec: BundleSpec, cache: Path, installer: Callable[[BundleSpec
                 installer(spec, site)
                 _prune(site, spec.python_version)
                 _compile(site, spec.python_version, sourceless=True)
+                _strip_extensions(site)
                 site.rename(target)
             _drop_stale(cache.glob(f"{family}-*"), keep=target)
     return target

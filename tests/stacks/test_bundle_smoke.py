@@ -222,3 +222,56 @@ def test_oauth_bundle_verifies_an_rs256_access_token(oauth_task: Path, runtime_p
     assert result["rejected"] == "The access token is invalid."
     assert _outside(result["modules"], oauth_task, runtime_packages) == []
     assert str(result["modules"]["cryptography.hazmat.primitives.asymmetric.rsa"]).endswith(".pyc")
+
+
+def _section_names(data: bytes) -> set[bytes]:
+    """Section names of a 64-bit little-endian ELF file, read independently of stacks/elf.py."""
+    shoff, shentsize, shnum, shstrndx = (
+        int.from_bytes(data[40:48], "little"),
+        int.from_bytes(data[58:60], "little"),
+        int.from_bytes(data[60:62], "little"),
+        int.from_bytes(data[62:64], "little"),
+    )
+
+    def field(index: int, at: int, size: int) -> int:
+        start = shoff + index * shentsize + at
+        return int.from_bytes(data[start : start + size], "little")
+
+    names_at = field(shstrndx, 24, 8)
+    return {data[names_at + field(i, 0, 4) : data.index(b"\0", names_at + field(i, 0, 4))] for i in range(1, shnum)}
+
+
+def test_bundled_extensions_carry_no_static_symbols_and_still_load(example_task: Path) -> None:
+    # The smoke tests above ran these very files (pydantic_core, cryptography's Rust binding, rpds
+    # through jsonschema) from the same extracted package; here: the symbols really are gone.
+    extensions = sorted(example_task.rglob("*.so"))
+    rust = example_task / "cryptography" / "hazmat" / "bindings" / "_rust.abi3.so"
+    assert rust in extensions
+    for path in extensions:
+        names = _section_names(path.read_bytes())
+        assert b".symtab" not in names, path
+        assert not [n for n in names if n.startswith(b".debug")], path
+        assert {b".dynsym", b".dynstr", b".text"} <= names, path
+
+
+def test_strip_symbols_leaves_what_it_cannot_safely_strip_alone() -> None:
+    from stacks.elf import strip_symbols
+
+    not_elf = b"#!/bin/sh\necho hi\n" * 10
+    assert strip_symbols(not_elf) is not_elf
+    elf32 = b"\x7fELF\x01\x01" + bytes(100)
+    assert strip_symbols(elf32) is elf32
+    truncated = b"\x7fELF\x02\x01" + bytes(20)
+    assert strip_symbols(truncated) is truncated
+
+
+def test_deployed_arm64_package_is_within_the_size_target() -> None:
+    # Issue 7: zip_mb <= 10 (MB = 10^6 bytes) for the package the stack deploys (arm64).
+    bundle = build_bundle(
+        BundleSpec(root=ROOT, server_dir=ROOT / "servers" / "example"), cache_dir=BUILD_DIR, report=False
+    )
+    assert bundle.zipped_bytes <= 10e6, bundle.zipped_bytes / 1e6
+    with zipfile.ZipFile(bundle.path) as archive:
+        rust = archive.read("cryptography/hazmat/bindings/_rust.abi3.so")
+    assert rust[18:20] == (183).to_bytes(2, "little")  # EM_AARCH64: the arm64 binary, stripped
+    assert b".symtab" not in _section_names(rust)
