@@ -296,6 +296,34 @@ class _Checker:
             self.add(title, "pass", f"Bearer, resource_metadata={metadata_url}")
         return metadata_url
 
+    def check_scopes(self, prm: dict[str, Any]) -> None:
+        """Clients ask for the scopes the 401 names, else all of `scopes_supported` (MCP 2025-11-25)."""
+        title = "Scopes a client will ask for"
+        assert self.challenge is not None
+        _, params = parse_challenge(self.challenge.headers.get("www-authenticate", ""))
+        named = params.get("scope", "").split()
+        supported = prm.get("scopes_supported")
+        listed = [s for s in supported if isinstance(s, str)] if isinstance(supported, list) else []
+        unknown = [s for s in named if listed and s not in listed]
+        if unknown:
+            self.add(
+                title,
+                "fail",
+                f"the 401 names {' '.join(unknown)}, which scopes_supported ({' '.join(listed)}) lacks",
+                "Name only scopes the protected resource metadata lists; clients request exactly these.",
+            )
+        elif named:
+            self.add(title, "pass", f"the 401 names {' '.join(named)}")
+        elif listed:
+            self.add(title, "pass", f"no scope in the 401; clients ask for scopes_supported: {' '.join(listed)}")
+        else:
+            self.add(
+                title,
+                "warn",
+                "neither the 401 nor the metadata names a scope; clients ask for none",
+                'Add scope="..." to the challenge or scopes_supported to the protected resource metadata.',
+            )
+
     def get_json(self, url: str, *, origin: bool = False) -> tuple[httpx.Response | None, Any]:
         import httpx
 
@@ -641,6 +669,8 @@ class _Checker:
         if self.auth_required:
             metadata_url = self.check_challenge()
             prm = self.check_prm(metadata_url)
+            if prm is not None:
+                self.check_scopes(prm)
             metadata = self.check_as_metadata(prm) if prm is not None else None
             if metadata is not None:
                 self.check_pkce(metadata)

@@ -38,6 +38,7 @@ class Faults:
     claude_callback_refused: bool = False
     no_cors_expose_headers: bool = False
     no_auth: bool = False
+    challenge_scope_not_listed: bool = False
 
 
 def build_app(base: str, faults: Faults) -> Starlette:
@@ -69,6 +70,7 @@ def build_app(base: str, faults: Faults) -> Starlette:
             )
         if not faults.no_auth and request.headers.get("authorization") != f"Bearer {GOOD_TOKEN}":
             challenge = f'Bearer resource_metadata="{base}/.well-known/oauth-protected-resource/mcp"'
+            challenge += ', scope="files:admin"' if faults.challenge_scope_not_listed else ', scope="files:read"'
             headers = {}
             if faults.remapped_challenge:
                 headers["x-amzn-remapped-www-authenticate"] = challenge
@@ -101,7 +103,9 @@ def build_app(base: str, faults: Faults) -> Starlette:
         at_root = request.url.path == "/.well-known/oauth-protected-resource"
         if (faults.prm_only_at_root and not at_root) or (faults.prm_only_at_path and at_root):
             return JSONResponse({"error": "not_found"}, status_code=404)
-        return JSONResponse({"resource": f"{base}/mcp", "authorization_servers": [base]})
+        return JSONResponse(
+            {"resource": f"{base}/mcp", "authorization_servers": [base], "scopes_supported": ["files:read"]}
+        )
 
     async def as_metadata(request: Request) -> Response:
         return JSONResponse(

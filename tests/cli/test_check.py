@@ -43,6 +43,7 @@ def test_a_correct_server_passes_every_item() -> None:
         (Faults(dcr_without_registration_client_uri=True), "registration_client_uri", "no registration_client_uri"),
         (Faults(claude_callback_refused=True), "Claude callback URLs accepted", "invalid_redirect_uri"),
         (Faults(no_cors_expose_headers=True), "CORS preflight from http://localhost:6274", "do not expose"),
+        (Faults(challenge_scope_not_listed=True), "Scopes a client will ask for", "files:admin"),
     ],
 )
 def test_each_fault_is_one_precise_red_item_with_a_fix(fault: Faults, item: str, detail: str) -> None:
