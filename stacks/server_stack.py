@@ -86,6 +86,8 @@ class ServerStack(Stack):
             ),
             oauth_feature_plan=cfg.oauth.feature_plan,
             oauth_mfa=cfg.oauth.mfa,
+            oauth_self_sign_up=cfg.oauth.self_sign_up,
+            oauth_required_group=cfg.oauth.required_group,
             alarm_topic=(
                 sns.Topic.from_topic_arn(self, "AlarmTopic", cfg.alarms.topic_arn) if cfg.alarms.topic_arn else None
             ),
@@ -108,8 +110,15 @@ class ServerStack(Stack):
                 self,
                 "UserPoolId",
                 value=self.server.oauth.user_pool.user_pool_id,
-                description="Invite users: aws cognito-idp admin-create-user --user-pool-id <id> --username <email>",
+                description=f"Invite users: mcpkit users add EMAIL --server {server.name}",
             )
+            if self.server.oauth.required_group is not None:
+                CfnOutput(
+                    self,
+                    "RequiredGroup",
+                    value=self.server.oauth.required_group.ref,
+                    description="Only members of this Cognito group get tokens",
+                )
             CfnOutput(self, "SignInDomain", value=self.server.oauth.domain.base_url())
         if cfg.custom_domain is not None and cfg.custom_domain.hosted_zone_id is None:
             CfnOutput(

@@ -171,6 +171,8 @@ class McpServer(Construct):
         secrets: SecretReferences = SecretReferences(),
         oauth_feature_plan: Literal["essentials", "plus"] = "essentials",
         oauth_mfa: Literal["off", "optional", "required"] = "optional",
+        oauth_self_sign_up: bool = False,
+        oauth_required_group: str | None = None,
         alarm_topic: sns.ITopic | None = None,
         alarm_error_threshold: int = 5,
         alarm_p99_latency: Duration = Duration.seconds(5),  # noqa: B008 - immutable CDK value
@@ -227,6 +229,8 @@ class McpServer(Construct):
                 callback_url=f"{self.base_url}/oauth/callback",
                 feature_plan=oauth_feature_plan,
                 mfa=oauth_mfa,
+                self_sign_up=oauth_self_sign_up,
+                required_group=oauth_required_group,
                 retain=retain_data,
             )
 

@@ -64,6 +64,8 @@ class McpOAuth(Construct):
         callback_url: str,
         feature_plan: Literal["essentials", "plus"] = "essentials",
         mfa: Literal["off", "optional", "required"] = "optional",
+        self_sign_up: bool = False,
+        required_group: str | None = None,
         retain: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -73,8 +75,9 @@ class McpOAuth(Construct):
         self.user_pool = cognito.UserPool(
             self,
             "UserPool",
-            # Users are invited by an administrator; an open sign-up would hand out tool access to anyone.
-            self_sign_up_enabled=False,
+            # Off by default: users are invited (`mcpkit users add`); an open sign-up hands tool access to anyone
+            # who finds the sign-in page, unless `required_group` still holds them back.
+            self_sign_up_enabled=self_sign_up,
             sign_in_aliases=cognito.SignInAliases(email=True),
             auto_verify=cognito.AutoVerifiedAttrs(email=True),
             standard_attributes=cognito.StandardAttributes(
@@ -112,8 +115,25 @@ class McpOAuth(Construct):
                 Acknowledgment(
                     id="AwsSolutions-COG2",
                     reason="MFA (TOTP) is offered to every user but only required with oauth.mfa = 'required' "
-                    "in mcpkit.toml; sign-up is closed, so every account is created by an administrator.",
+                    "in mcpkit.toml; "
+                    + (
+                        "self sign-up is on (oauth.self_sign_up), by the server owner's choice."
+                        if self_sign_up
+                        else "sign-up is closed, so every account is created by an administrator."
+                    ),
                 )
+            )
+
+        # The function admits only this group's members (`cognito:groups` of the ID token); the group lives
+        # with the pool so inviting someone into it (`mcpkit users add --group`) works right after deploy.
+        self.required_group: cognito.CfnUserPoolGroup | None = None
+        if required_group is not None:
+            self.required_group = cognito.CfnUserPoolGroup(
+                self,
+                "RequiredGroup",
+                user_pool_id=self.user_pool.user_pool_id,
+                group_name=required_group,
+                description="Members may use the MCP server (oauth.required_group)",
             )
 
         tools_scope = cognito.ResourceServerScope(

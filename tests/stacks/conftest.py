@@ -70,6 +70,8 @@ ssm_parameter = "/fixture/db-password"
 [oauth]
 feature_plan = "plus"
 mfa = "required"
+self_sign_up = true
+required_group = "mcp-users"
 
 [alarms]
 topic_arn = "arn:aws:sns:eu-west-1:123456789012:alerts"

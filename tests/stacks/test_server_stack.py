@@ -305,7 +305,7 @@ def test_oauth_user_pool_client_domain_and_key(synth: Synth) -> None:
         mfa = server.config.oauth.mfa
         pool_id, pool = only(template, "AWS::Cognito::UserPool")
         props = pool["Properties"]
-        assert props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+        assert props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is not server.config.oauth.self_sign_up
         assert props["UsernameAttributes"] == ["email"]
         policy = props["Policies"]["PasswordPolicy"]
         assert policy["MinimumLength"] >= 12
