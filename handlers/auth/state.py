@@ -411,32 +411,22 @@ class OAuthState:
         )
 
     def list_grants(self, subject: str | None = None) -> list[GrantRecord]:
-        """Every live grant (or one person's), oldest first; an administrator's scan, never on a request path."""
-        now = _now()
-        query: dict[str, Any] = {
-            "FilterExpression": "begins_with(pk, :prefix) AND #ttl > :now",
-            "ExpressionAttributeNames": {"#ttl": "ttl"},
-            "ExpressionAttributeValues": {
-                ":prefix": {"S": f"{GRANT_PREFIX}{subject or ''}"},
-                ":now": {"N": str(now)},
-            },
-        }
-        if subject is not None:
-            query = {
-                "KeyConditionExpression": "pk = :pk",
-                "FilterExpression": "#ttl > :now",
-                "ExpressionAttributeNames": {"#ttl": "ttl"},
-                "ExpressionAttributeValues": {":pk": {"S": f"{GRANT_PREFIX}{subject}"}, ":now": {"N": str(now)}},
-            }
-        operation = "query" if subject is not None else "scan"
+        """Every live grant (or one person's), oldest first; an administrator's read, never on a request path."""
+        values: dict[str, Any] = {":now": {"N": str(_now())}}
+        if subject is None:
+            operation, condition = "scan", {"FilterExpression": "begins_with(pk, :pk) AND #ttl > :now"}
+            values[":pk"] = {"S": GRANT_PREFIX}
+        else:
+            operation, condition = "query", {"KeyConditionExpression": "pk = :pk", "FilterExpression": "#ttl > :now"}
+            values[":pk"] = {"S": f"{GRANT_PREFIX}{subject}"}
+        request = {**condition, "ExpressionAttributeNames": {"#ttl": "ttl"}, "ExpressionAttributeValues": values}
         grants: list[GrantRecord] = []
-        start: dict[str, Any] | None = None
         while True:
-            page = self._table.call(operation, **query, **({"ExclusiveStartKey": start} if start else {}))
+            page = self._table.call(operation, **request)
             grants += [GrantRecord.from_item(item) for item in page.get("Items", [])]
-            start = page.get("LastEvaluatedKey")
-            if not start:
+            if "LastEvaluatedKey" not in page:
                 return sorted(grants, key=lambda g: (g.first_used, g.subject, g.client_id))
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def revoke_grant(self, subject: str, client_id: str) -> GrantRecord | None:
         """End a grant: the consent goes, and with it every refresh-token family it issued."""

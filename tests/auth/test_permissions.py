@@ -202,6 +202,7 @@ def test_a_revoked_grant_ends_its_refresh_tokens(notes: Harness, monkeypatch: py
     assert (grant.email, grant.client_name, grant.scopes) == (notes.username, "To be revoked", ("notes:read",))
     assert grant.first_used <= grant.last_used
     assert len(grant.families) == 1
+    assert grant in state.list_grants(grant.subject)
 
     assert state.revoke_grant(grant.subject, client["client_id"]) is not None
 
