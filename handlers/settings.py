@@ -15,7 +15,7 @@ import json
 import os
 import types
 import typing
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -24,9 +24,21 @@ from handlers.auth.scopes import ScopePolicy
 ENV_PREFIX: Final = "MCPKIT_"
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+class EnvSettings(BaseModel):
+    """A frozen model whose fields also come from `<env_prefix><FIELD>` environment variables."""
 
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    env_prefix: ClassVar[str] = ENV_PREFIX
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return {**_environment(cls, cls.env_prefix), **data}
+
+
+class Settings(EnvSettings):
     server: str = Field(
         default="servers/example/server.py:mcp",
         description="`<path to module, relative to the code root>:<attribute>` of the MCPServer to serve.",
@@ -60,13 +72,6 @@ class Settings(BaseModel):
     # Only members of this Cognito group get tokens.
     required_group: str | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _from_environment(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        return {**_environment(cls), **data}
-
     @model_validator(mode="after")
     def _oauth_needs_its_ids(self) -> Settings:
         if self.auth_mode == "oauth":
@@ -88,9 +93,9 @@ class Settings(BaseModel):
         return [v.strip().lower().rstrip("/") for v in values if v.strip()]
 
 
-def _environment(model: type[BaseModel]) -> dict[str, Any]:
-    """The `MCPKIT_<FIELD>` variables that are set, by field name; list and model fields decoded from JSON."""
-    prefix = ENV_PREFIX.lower()
+def _environment(model: type[BaseModel], env_prefix: str) -> dict[str, Any]:
+    """The `<prefix><FIELD>` variables that are set, by field name; list and model fields decoded from JSON."""
+    prefix = env_prefix.lower()
     found = {k.lower()[len(prefix) :]: v for k, v in os.environ.items() if k.lower().startswith(prefix)}
     values: dict[str, Any] = {}
     for name, field in model.model_fields.items():
@@ -101,7 +106,7 @@ def _environment(model: type[BaseModel]) -> dict[str, Any]:
             try:
                 values[name] = json.loads(raw)
             except ValueError as exc:
-                raise ValueError(f"{ENV_PREFIX}{name.upper()} must be JSON ({exc})") from None
+                raise ValueError(f"{env_prefix}{name.upper()} must be JSON ({exc})") from None
         else:
             values[name] = raw
     return values
