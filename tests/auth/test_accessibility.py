@@ -73,6 +73,11 @@ def assert_accessible(page: Page) -> None:
     found = audit(page)
     assert not found["violations"], f"{page.url} violates:\n{describe(found['violations'])}"
     assert not found["incomplete"], f"{page.url} leaves axe unsure:\n{describe(found['incomplete'])}"
+    # WCAG 1.4.10 Reflow, which axe does not check: at 320 CSS pixels wide (a phone, or 400 % zoom)
+    # nothing needs scrolling sideways.
+    page.set_viewport_size({"width": 320, "height": 640})
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 320, f"{page.url} is {width}px wide at a 320px viewport"
 
 
 class _Client:
@@ -139,6 +144,9 @@ def test_the_audit_reports_what_is_wrong(page: Page) -> None:
     assert {"html-has-lang", "label", "landmark-one-main", "page-has-heading-one"} <= violations.keys()
     assert violations["label"]["nodes"][0]["target"] == ["input"]
     with pytest.raises(AssertionError, match=r"label \(critical\): .* at \[\"input\"\]"):
+        assert_accessible(page)
+    page.set_content(f"<!doctype html><html lang=en><title>x</title><main><h1>x</h1><pre>{'x' * 200}</pre></main>")
+    with pytest.raises(AssertionError, match=r"is \d+px wide at a 320px viewport"):
         assert_accessible(page)
 
 
