@@ -21,7 +21,7 @@ CONSENT_COOKIE = "mcpkit_consent"
 
 _STYLE = (
     "body{font:16px/1.5 system-ui,sans-serif;color:#1a1a1a;background:#fff;max-width:38rem;margin:2rem auto;"
-    "padding:0 1rem}h1{font-size:1.5rem}dt{font-weight:600}dd{margin:0 0 .75rem}"
+    "padding:0 1rem;overflow-wrap:anywhere}h1{font-size:1.5rem}dt{font-weight:600}dd{margin:0 0 .75rem}"
     ".note{color:#5c3c00;background:#fff4e0;padding:.5rem .75rem;border-radius:4px}"
     "ul.scopes{padding-left:1.25rem}ul.scopes li{margin-bottom:.75rem}code{font-size:.95em}"
     ".actions{display:flex;gap:1rem;margin-top:1.5rem}"

@@ -70,7 +70,12 @@ def test_metadata_document_client_connects_without_registering(harness: Harness,
     client_id = _publish(documents, "/claude-code.json")
     redirect_uri = "http://localhost:49152/callback"
     verifier, challenge = pkce()
-    location = harness.sign_in(harness.authorize(client_id, challenge, redirect_uri=redirect_uri))
+    consent_at = harness.sign_in(harness.authorize(client_id, challenge, redirect_uri=redirect_uri), decision=None)
+    page = harness.http.get(consent_at).text
+    # The name is the document's claim; where the document came from is what can be relied on.
+    assert "Its details come from <strong>127.0.0.1</strong>" in page
+    assert "CIMD test client" in page
+    location = harness.answer_consent(consent_at, "approve")
     assert location.startswith(redirect_uri)
     code = parse_qs(urlsplit(location).query)["code"][0]
     token = harness.token(
