@@ -11,6 +11,8 @@ from rich.console import Console
 from mcpkit.server_config import ServerConfigError
 
 if TYPE_CHECKING:
+    from handlers.auth.state import GrantRecord
+    from mcpkit.admin import AdminError, Target
     from mcpkit.local_aws import LocalOAuth
 
 app = typer.Typer(help="Serverless remote MCP servers on AWS Lambda.", no_args_is_help=True, add_completion=False)
@@ -166,6 +168,223 @@ def connect(
         console.print(f"[bold]{setup.client}[/] ({setup.where})", highlight=False)
         console.print(escape(setup.snippet), highlight=False, soft_wrap=True)
         console.print()
+
+
+users_app = typer.Typer(help="Who may sign in: the server's Cognito user pool.", no_args_is_help=True)
+grants_app = typer.Typer(help="What each person allowed which client; revoke it.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(grants_app, name="grants")
+
+ServerOption = Annotated[
+    str | None,
+    typer.Option("--server", "-s", help="Server folder (default: the one server using OAuth, or running in dev)."),
+]
+ServersDirOption = Annotated[Path, typer.Option(help="Folder that holds the server folders.")]
+DevOption = Annotated[bool, typer.Option("--dev", help="The running `mcpkit dev` instead of the deployed stack.")]
+RegionOption = Annotated[str | None, typer.Option(help="AWS region of the stack (default: AWS_REGION / profile).")]
+
+
+def _target(server: str | None, servers_dir: Path, dev: bool, region: str | None) -> Target:
+    from mcpkit.admin import choose_server, connect
+
+    return connect(choose_server(servers_dir, server, dev=dev), dev=dev, region=region)
+
+
+def _fail(exc: AdminError) -> typer.Exit:
+    from rich.markup import escape
+
+    err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    return typer.Exit(exc.code)
+
+
+@users_app.command("add")
+def users_add(
+    email: Annotated[str, typer.Argument(help="The person's email address; it is their sign-in name.")],
+    group: Annotated[
+        str | None,
+        typer.Option(help="Also add them to this Cognito group (created if missing); the required group is implied."),
+    ] = None,
+    server: ServerOption = None,
+    servers_dir: ServersDirOption = Path("servers"),
+    dev: DevOption = False,
+    region: RegionOption = None,
+) -> None:
+    """Invite a person: Cognito emails them a temporary password (in dev: a password is printed)."""
+    from rich.markup import escape
+
+    from mcpkit.admin import AdminError, add_user
+
+    try:
+        target = _target(server, servers_dir, dev, region)
+        added = add_user(target, email, group)
+    except AdminError as exc:
+        raise _fail(exc) from exc
+    where = escape(target.where)
+    if added.existed:
+        console.print(f"{escape(email)} was already a user of {where}.", highlight=False)
+    elif added.password is not None:
+        console.print(f"[bold green]Added {escape(email)}[/] to {where}.", highlight=False)
+        console.print(f"  Dev sign-in:  username {escape(email)}  password {added.password}", highlight=False)
+    else:
+        console.print(
+            f"[bold green]Invited {escape(email)}[/] to {where}: Cognito emails them a temporary password, "
+            "valid for 3 days; they choose their own at first sign-in.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for name in added.groups:
+        created = " (group created)" if name in added.created_groups else ""
+        required = " (required to sign in)" if name == target.required_group else ""
+        console.print(f"  Group:        {escape(name)}{required}{created}", highlight=False)
+    console.print(f"  Subject:      {added.subject}", highlight=False)
+
+
+@users_app.command("list")
+def users_list(
+    server: ServerOption = None,
+    servers_dir: ServersDirOption = Path("servers"),
+    dev: DevOption = False,
+    region: RegionOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines for scripts.")] = False,
+) -> None:
+    """Every account in the server's user pool, with its status and groups."""
+    import json
+
+    from rich.table import Table
+
+    from mcpkit.admin import AdminError, list_users
+
+    try:
+        users = list_users(_target(server, servers_dir, dev, region))
+    except AdminError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        rows = [
+            {
+                "email": u.email,
+                "subject": u.subject,
+                "status": u.status,
+                "enabled": u.enabled,
+                "groups": list(u.groups),
+                "created": u.created.isoformat() if u.created else None,
+            }
+            for u in users
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("email", "status", "groups", "created", "subject", box=None, header_style="bold")
+    for u in users:
+        status = u.status if u.enabled else f"{u.status} (disabled)"
+        created = u.created.strftime("%Y-%m-%d") if u.created else ""
+        table.add_row(u.email or "", status, ", ".join(u.groups), created, u.subject)
+    console.print(table)
+
+
+@users_app.command("remove")
+def users_remove(
+    email: Annotated[str, typer.Argument(help="The person's email address.")],
+    server: ServerOption = None,
+    servers_dir: ServersDirOption = Path("servers"),
+    dev: DevOption = False,
+    region: RegionOption = None,
+) -> None:
+    """Delete an account and revoke every grant it gave."""
+    from rich.markup import escape
+
+    from mcpkit.admin import AdminError, access_token_minutes, remove_user
+
+    try:
+        target = _target(server, servers_dir, dev, region)
+        _, revoked = remove_user(target, email)
+    except AdminError as exc:
+        raise _fail(exc) from exc
+    console.print(f"[bold]Removed {escape(email)}[/] from {escape(target.where)}.", highlight=False)
+    _print_revoked(revoked, access_token_minutes())
+
+
+@grants_app.command("list")
+def grants_list(
+    user: Annotated[str | None, typer.Option(help="Only this person's grants (email or subject).")] = None,
+    server: ServerOption = None,
+    servers_dir: ServersDirOption = Path("servers"),
+    dev: DevOption = False,
+    region: RegionOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False,
+) -> None:
+    """Every live grant: who allowed which client what, first and last use (UTC)."""
+    import json
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    from mcpkit.admin import AdminError, grant_json, human_time, list_grants
+
+    try:
+        target = _target(server, servers_dir, dev, region)
+        grants = list_grants(target, user)
+    except AdminError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        typer.echo(json.dumps([grant_json(g) for g in grants], indent=2))
+        return
+    if not grants:
+        console.print(f"No grants in {escape(target.where)}.", highlight=False)
+        return
+    table = Table("user", "client", "scopes", "first use", "last use", box=None, header_style="bold")
+    for g in grants:
+        table.add_row(
+            escape(g.email or g.subject),
+            f"{escape(g.client_name or '(unnamed)')}\n{escape(g.client_id)}",
+            escape(" ".join(g.scopes)),
+            human_time(g.first_used),
+            human_time(g.last_used),
+        )
+    console.print(table)
+
+
+@grants_app.command("revoke")
+def grants_revoke(
+    user: Annotated[str, typer.Option(help="The person (email or subject).")],
+    client: Annotated[str | None, typer.Option(help="The client id (see `mcpkit grants list`).")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every client this person allowed.")] = False,
+    server: ServerOption = None,
+    servers_dir: ServersDirOption = Path("servers"),
+    dev: DevOption = False,
+    region: RegionOption = None,
+) -> None:
+    """End a grant: its refresh tokens stop at once, its access tokens when they expire (15 minutes at most)."""
+    from mcpkit.admin import AdminError, access_token_minutes, revoke
+
+    try:
+        target = _target(server, servers_dir, dev, region)
+        revoked = revoke(target, user, client, every=every)
+    except AdminError as exc:
+        raise _fail(exc) from exc
+    _print_revoked(revoked, access_token_minutes())
+
+
+def _print_revoked(revoked: list[GrantRecord], minutes: int) -> None:
+    from rich.markup import escape
+
+    from mcpkit.admin import human_time
+
+    if not revoked:
+        console.print("No grants to revoke.")
+        return
+    for g in revoked:
+        console.print(
+            f"Revoked: {escape(g.email or g.subject)} → {escape(g.client_name or '(unnamed)')} "
+            f"({escape(g.client_id)}), scopes {escape(' '.join(g.scopes))}, last used {human_time(g.last_used)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(
+        f"Refresh tokens of {'this grant' if len(revoked) == 1 else 'these grants'} stopped working now; "
+        f"access tokens already issued stay valid until they expire, within {minutes} minutes "
+        "(the server's access-token lifetime).",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def main() -> None:

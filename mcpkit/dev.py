@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mcpkit import gateway_contract as contract
 from mcpkit.local_aws import EmbeddedAws, LocalOAuth, endpoint_environment, ensure_oauth, ensure_table
@@ -52,6 +56,87 @@ def dev_environment(folder: ServerFolder, options: DevOptions, aws_endpoint: str
     return env
 
 
+class DevDiscovery(BaseModel):
+    """What a running `mcpkit dev` leaves for `mcpkit users/grants --dev`: where its emulator and data are."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    server: str
+    server_path: str
+    pid: int
+    url: str
+    aws_endpoint: str
+    table_name: str
+    user_pool_id: str | None = None
+    required_group: str | None = None
+
+
+class DevNotRunningError(Exception):
+    """No live `mcpkit dev` for this server folder."""
+
+
+def discovery_dir() -> Path:
+    """A directory only this user can write: a file there decides which endpoint the CLI talks to."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
+    return base / f"mcpkit-dev-{uid}"
+
+
+def discovery_path(folder: ServerFolder) -> Path:
+    # Keyed by the folder's real path as well as its name: two checkouts may both run `example`.
+    digest = hashlib.sha256(str(folder.path.resolve()).encode()).hexdigest()[:12]
+    return discovery_dir() / f"{folder.name}-{digest}.json"
+
+
+def write_discovery(folder: ServerFolder, record: DevDiscovery) -> Path:
+    directory = discovery_dir()
+    directory.mkdir(mode=0o700, exist_ok=True)
+    path = discovery_path(folder)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(record.model_dump_json(indent=2), encoding="utf-8")
+    # Readers never see half a file.
+    partial.replace(path)
+    return path
+
+
+def remove_discovery(folder: ServerFolder, pid: int) -> None:
+    """Remove the file if it is still this process's (another `mcpkit dev` of the same folder may own it now)."""
+    path = discovery_path(folder)
+    with contextlib.suppress(FileNotFoundError, ValidationError, ValueError):
+        if DevDiscovery.model_validate_json(path.read_text(encoding="utf-8")).pid == pid:
+            path.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_discovery(folder: ServerFolder) -> DevDiscovery:
+    """The running `mcpkit dev` of this folder; a file left by a killed one is removed and not trusted."""
+    path = discovery_path(folder)
+    not_running = DevNotRunningError(
+        f"mcpkit dev is not running for {folder.name} (start it with: mcpkit dev {folder.name} --auth oauth)"
+    )
+    try:
+        stat = path.stat()
+        record = DevDiscovery.model_validate_json(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValidationError):
+        raise not_running from None
+    if hasattr(os, "getuid") and stat.st_uid != os.getuid():
+        raise DevNotRunningError(f"{path} belongs to another user; not trusting it")
+    if not _alive(record.pid):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        raise not_running
+    return record
+
+
 def serve(options: DevOptions, announce: Callable[[str, LocalOAuth | None], None]) -> None:
     """Serve until interrupted; `announce` receives the URL (and the dev sign-in) once requests are accepted."""
     import uvicorn
@@ -81,7 +166,49 @@ def serve(options: DevOptions, announce: Callable[[str, LocalOAuth | None], None
             domain_name=options.host,
             on_startup=lambda: announce(url, oauth),
         )
-        uvicorn.run(gateway, host=options.host, port=options.port, log_level="warning", lifespan="on")
+        record = DevDiscovery(
+            server=folder.name,
+            server_path=str(folder.path.resolve()),
+            pid=os.getpid(),
+            url=url,
+            aws_endpoint=endpoint,
+            table_name=LOCAL_TABLE,
+            user_pool_id=oauth.user_pool_id if oauth is not None else None,
+            required_group=folder.config.oauth.required_group if oauth is not None else None,
+        )
+        write_discovery(folder, record)
+        try:
+            with _on_sigterm(lambda: remove_discovery(folder, record.pid)):
+                uvicorn.run(gateway, host=options.host, port=options.port, log_level="warning", lifespan="on")
+        finally:
+            remove_discovery(folder, record.pid)
+
+
+@contextlib.contextmanager
+def _on_sigterm(cleanup: Callable[[], None]) -> Iterator[None]:
+    """Run `cleanup` before SIGTERM ends the process.
+
+    uvicorn shuts down gracefully on SIGTERM, then re-raises the signal against the handler that was
+    there before it ran: by default that ends the process with no `finally` run. Ending it the same
+    way here, after the cleanup, keeps the exit quick (stopping the emulator cleanly takes seconds).
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        cleanup()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
