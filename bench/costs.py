@@ -41,6 +41,8 @@ CLOUDWATCH_LOGS_USD_PER_BYTE: Final = 0.50 / 1e9
 # Request units per call, for items under 1 KB (writes) / 4 KB (reads), as the session items are.
 WRITE_OPERATIONS: Final = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
 EVENTUALLY_CONSISTENT_READS: Final = frozenset({"GetItem", "Query"})
+# The probe names a read with `ConsistentRead` "<operation>/consistent": 1 RRU instead of 0.5.
+STRONGLY_CONSISTENT_READS: Final = frozenset({"GetItem/consistent", "Query/consistent"})
 
 
 def billed_ms(durations_us: Iterable[float]) -> float:
@@ -59,6 +61,8 @@ def usd_per_million(
             dynamodb += per_request * DYNAMODB_USD_PER_WRU
         elif operation in EVENTUALLY_CONSISTENT_READS:
             dynamodb += per_request * 0.5 * DYNAMODB_USD_PER_RRU
+        elif operation in STRONGLY_CONSISTENT_READS:
+            dynamodb += per_request * DYNAMODB_USD_PER_RRU
         else:
             raise ValueError(f"no price for DynamoDB {operation}; add it to bench/costs.py")
     logs = log_bytes_per_request * CLOUDWATCH_LOGS_USD_PER_BYTE

@@ -107,13 +107,20 @@ def main(job_path: str) -> None:
     client = resolve(job["dynamodb_client"]) if job.get("dynamodb_client") and job["mode"] == "warm" else None
     if client is not None:
         # The hook the kit's own tests use: one entry per DynamoDB API call this client makes.
+        consistent = [False]
+
+        def parameters(params: dict[str, Any], **_: Any) -> None:
+            consistent[0] = bool(params.get("ConsistentRead"))
+
         def before(model: Any, **_: Any) -> None:
-            calls.append(model.name)
+            # A strongly consistent read costs twice an eventually consistent one (bench/costs.py).
+            calls.append(f"{model.name}/consistent" if consistent[0] else model.name)
             dynamodb_ns[0] -= time.perf_counter_ns()
 
         def after(**_: Any) -> None:
             dynamodb_ns[0] += time.perf_counter_ns()
 
+        client.meta.events.register("before-parameter-build.dynamodb", parameters)
         client.meta.events.register("before-call.dynamodb", before)
         client.meta.events.register("after-call.dynamodb", after)
 
