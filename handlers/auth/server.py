@@ -584,6 +584,9 @@ class OAuthServer:
         if rotated is None:
             raise OAuthError("invalid_grant", "The refresh token is invalid, expired, revoked or already used.")
         family, successor = rotated
+        if not self.upstream.account_allows(family.subject, self.config.required_group):
+            self.state.revoke_grant(family.subject, family.client_id)
+            raise OAuthError("invalid_grant", "This account may no longer use this server; sign in again.")
         grant = Grant(**family.model_dump(include=set(Grant.model_fields)))
         resource = form.get("resource")
         if resource is not None and resource.rstrip("/") != grant.resource:

@@ -49,6 +49,10 @@ def _identity(claims: dict[str, Any]) -> Identity:
     )
 
 
+class _AccountGoneError(Exception):
+    pass
+
+
 class UpstreamError(Exception):
     """Signing in upstream failed; the message is safe to show."""
 
@@ -183,6 +187,32 @@ class CognitoUpstream:
         if kid not in self._jwks:
             raise UpstreamError("the sign-in service's ID token is signed by an unknown key")
         return self._jwks[kid]
+
+    def account_allows(self, subject: str, group: str | None) -> bool:
+        """Is the person's account still enabled (and in `group`)? Asked on every refresh, since the
+        kit's refresh tokens never go back to Cognito: disabling, deleting or removing someone from
+        the group in the console would otherwise leave their grants working for months."""
+        from botocore.exceptions import ClientError
+
+        pool = self._config.user_pool_id
+        # With email sign-in the Cognito username is the `sub`.
+        try:
+            with aws_dependency("Cognito", "AdminGetUser"):
+                try:
+                    user = self._idp.admin_get_user(UserPoolId=pool, Username=subject)
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") == "UserNotFoundException":
+                        raise _AccountGoneError from exc
+                    raise
+        except _AccountGoneError:
+            return False
+        if not user.get("Enabled", True):
+            return False
+        if group is None:
+            return True
+        with aws_dependency("Cognito", "AdminListGroupsForUser"):
+            pages = self._idp.get_paginator("admin_list_groups_for_user").paginate(UserPoolId=pool, Username=subject)
+            return any(g["GroupName"] == group for page in pages for g in page.get("Groups", []))
 
     def password_sign_in(self, username: str, password: str) -> Identity | None:
         """Local dev sign-in form only: check the password with Cognito's API (moto's pool)."""

@@ -215,6 +215,12 @@ class McpOAuth(Construct):
         )
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["cognito-idp:DescribeUserPoolClient"], resources=[self.user_pool.user_pool_arn]
+                # AdminGetUser/AdminListGroupsForUser: a refresh checks the account is still enabled and in the group.
+                actions=[
+                    "cognito-idp:DescribeUserPoolClient",
+                    "cognito-idp:AdminGetUser",
+                    "cognito-idp:AdminListGroupsForUser",
+                ],
+                resources=[self.user_pool.user_pool_arn],
             )
         )

@@ -91,10 +91,13 @@ class Harness:
         client: CognitoIdentityProviderClient = self._session().client("cognito-idp", endpoint_url=self.aws_endpoint)
         return client
 
+    def pool_id(self) -> str:
+        pools = self.cognito().list_user_pools(MaxResults=60)["UserPools"]
+        return next(p["Id"] for p in pools if p["Name"] == f"mcpkit-local-{self.server_name}")
+
     def add_user(self, email: str, password: str, group: str | None = None) -> None:
         idp = self.cognito()
-        pools = idp.list_user_pools(MaxResults=60)["UserPools"]
-        pool = next(p["Id"] for p in pools if p["Name"] == f"mcpkit-local-{self.server_name}")
+        pool = self.pool_id()
         idp.admin_create_user(
             UserPoolId=pool,
             Username=email,

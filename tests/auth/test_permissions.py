@@ -229,3 +229,30 @@ def test_a_person_outside_the_required_group_gets_no_token(notes: Harness) -> No
 
     assert parse_qs(urlsplit(refused).query)["error"] == ["access_denied"]
     assert "code" in parse_qs(urlsplit(admitted).query)
+
+
+def test_an_account_disabled_or_taken_out_of_the_group_stops_refreshing(notes: Harness) -> None:
+    """Changes made in Cognito (console, API) reach live grants at their next refresh."""
+    idp = notes.cognito()
+    pool = notes.pool_id()
+    issued = {}
+    for email in ("leaver@example.com", "disabled@example.com"):
+        notes.add_user(email, "Leaver-Passw0rd!", group=GROUP)
+        client = notes.register(client_name=f"Client of {email}")
+        verifier, challenge = pkce()
+        location = notes.sign_in(
+            notes.authorize(client["client_id"], challenge, scope="notes:read"), email, "Leaver-Passw0rd!"
+        )
+        code = parse_qs(urlsplit(location).query)["code"][0]
+        issued[email] = (client, notes.exchange(client, code, verifier).json())
+        first = notes.refresh(client, issued[email][1]["refresh_token"])
+        assert first.status_code == 200, first.text
+        issued[email] = (client, first.json())
+
+    idp.admin_remove_user_from_group(UserPoolId=pool, Username="leaver@example.com", GroupName=GROUP)
+    idp.admin_disable_user(UserPoolId=pool, Username="disabled@example.com")
+
+    for client, tokens in issued.values():
+        refused = notes.refresh(client, tokens["refresh_token"])
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == "invalid_grant"

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from handlers.auth.state import ClientRecord, CodeRecord, FamilyRecord, Transaction
+from handlers.auth.state import ClientRecord, CodeRecord, ConsentRequest, FamilyRecord, GrantRecord, Transaction
 from handlers.settings import Settings
 from mcpkit.fault_proxy import Fault, FaultRates
 from mcpkit.local_gateway import LambdaContext
@@ -55,6 +55,7 @@ def assert_whole_records(dev: OAuthDev) -> None:
         "CODE#": CodeRecord,
         "TXN#": Transaction,
         "FAMILY#": FamilyRecord,
+        "CONSENT#": ConsentRequest,
     }
     for prefix, model in models.items():
         for item in dev.items(prefix):
@@ -65,6 +66,13 @@ def assert_whole_records(dev: OAuthDev) -> None:
         current = refresh.get(f"REFRESH#{family['current']['S']}")
         assert current is not None, f"{family['pk']['S']} has no current refresh token item"
         assert current["family"]["S"] == family["pk"]["S"].removeprefix("FAMILY#")
+    # A family is created in one transaction with its grant's update: none exists outside a grant.
+    grants = {(g.subject, g.client_id): g for g in map(GrantRecord.from_item, dev.items("GRANT#"))}
+    for family in dev.items("FAMILY#"):
+        record = FamilyRecord.model_validate_json(family["data"]["S"])
+        grant = grants.get((record.subject, record.client_id))
+        assert grant is not None, f"{family['pk']['S']} has no grant"
+        assert family["pk"]["S"].removeprefix("FAMILY#") in grant.families
 
 
 def test_register_gives_503_temporarily_unavailable_and_stores_nothing_when_the_table_keeps_failing(
@@ -132,7 +140,23 @@ def test_connector_flows_under_random_faults_end_in_tokens_or_503_and_leave_only
         if signed_in.status_code != 303:
             assert signed_in.status_code in {503, 400}, signed_in.text
             continue
-        code = parse_qs(urlsplit(signed_in.headers["location"]).query)["code"][0]
+        location = signed_in.headers["location"]
+        if urlsplit(location).path == "/oauth/consent":
+            page = harness.http.get(location)
+            outcomes.append(page.status_code)
+            if page.status_code != 200:
+                assert page.status_code in {503, 400}, page.text
+                continue
+            request_id = parse_qs(urlsplit(location).query)["request"][0]
+            answered = harness.http.post(
+                f"{harness.base}/oauth/consent", data={"request": request_id, "decision": "approve"}
+            )
+            outcomes.append(answered.status_code)
+            if answered.status_code != 303:
+                assert answered.status_code in {503, 400}, answered.text
+                continue
+            location = answered.headers["location"]
+        code = parse_qs(urlsplit(location).query)["code"][0]
         for _attempt in range(3):
             exchanged = harness.exchange(client, code, verifier)
             outcomes.append(exchanged.status_code)
