@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from starlette.responses import HTMLResponse
+from handlers.auth.errors import form_page
 
-from handlers.auth.errors import HTML_HEADERS
+if TYPE_CHECKING:
+    from starlette.responses import HTMLResponse
 
 CONSENT_PATH = "/oauth/consent"
 CONSENT_COOKIE = "mcpkit_consent"
@@ -57,7 +59,7 @@ def _redirect_shown(uri: str) -> str:
     return f"{parts.scheme}: (an app on this device)"
 
 
-def render(view: ConsentView, form_target: str, status: int = 200) -> HTMLResponse:
+def render(view: ConsentView, status: int = 200) -> HTMLResponse:
     e = html.escape
     name = e(view.client_name or "An unnamed application")
     if view.document_host is not None:
@@ -99,7 +101,4 @@ def render(view: ConsentView, form_target: str, status: int = 200) -> HTMLRespon
         "(<code>mcpkit grants revoke</code>).</p>"
         "</main></body></html>"
     )
-    policy = HTML_HEADERS["Content-Security-Policy"].replace(
-        "form-action 'self'", f"form-action 'self' {form_target}".rstrip()
-    )
-    return HTMLResponse(page, status_code=status, headers={**HTML_HEADERS, "Content-Security-Policy": policy})
+    return form_page(page, view.redirect_uri, status)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from starlette.responses import HTMLResponse, Response
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+_CSP_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d+)?$|^\[[0-9A-Fa-f:.]+\](:\d+)?$")
+_CSP_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # The kit's own HTML (error page, dev sign-in form): no scripts, no framing (clickjacking of the
@@ -64,3 +69,21 @@ def error_page(title: str, message: str, status: int = 400) -> HTMLResponse:
         status_code=status,
         headers=HTML_HEADERS,
     )
+
+
+def form_page(page: str, redirect_uri: str, status: int = 200) -> HTMLResponse:
+    """A page whose form's answer is a 303 to the client's `redirect_uri`.
+
+    Chromium applies the CSP's `form-action` to the redirect after a form POST, so 'self' alone
+    would block the way back to the client: the redirect's origin (or a native app's scheme) is
+    added, and only if it is plain host[:port], so a registered URI cannot smuggle in directives.
+    """
+    parts = urlsplit(redirect_uri)
+    if parts.scheme in {"http", "https"}:
+        target = f"{parts.scheme}://{parts.netloc}" if _CSP_HOST.fullmatch(parts.netloc) else ""
+    else:
+        target = f"{parts.scheme}:" if _CSP_SCHEME.fullmatch(parts.scheme) else ""  # cursor:, vscode:
+    policy = HTML_HEADERS["Content-Security-Policy"].replace(
+        "form-action 'self'", f"form-action 'self' {target}".rstrip()
+    )
+    return HTMLResponse(page, status_code=status, headers={**HTML_HEADERS, "Content-Security-Policy": policy})

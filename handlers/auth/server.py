@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from handlers.auth import clients, consent
 from handlers.auth.config import CODE_SECONDS, TRANSACTION_SECONDS, OAuthConfig
-from handlers.auth.errors import HTML_HEADERS, NO_STORE, OAuthError, error_page, invalid_client, oauth_json
+from handlers.auth.errors import NO_STORE, OAuthError, error_page, form_page, invalid_client, oauth_json
 from handlers.auth.resource import BearerGate, protected_resource_metadata
 from handlers.auth.state import CodeRecord, ConsentRequest, Grant, GrantRevokedError, OAuthState, Transaction
 from handlers.auth.tokens import TokenSigner, pkce_challenge, sha256_hex
@@ -42,8 +42,6 @@ MAX_FORM_BYTES = 64 * 1024
 _VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
 _CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 DEV_LOGIN_PATH = "/oauth/dev-login"
-_CSP_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d+)?$|^\[[0-9A-Fa-f:.]+\](:\d+)?$")
-_CSP_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
 
 Endpoint = Callable[["Request"], "Awaitable[Response]"]
 # What the server offers, by kind, for the consent page's "unlocks" lines.
@@ -486,7 +484,7 @@ class OAuthServer:
             scopes=lines,
             already_allowed=sorted(already & set(transaction.scopes)),
         )
-        return consent.render(view, _form_target(transaction.redirect_uri))
+        return consent.render(view)
 
     # -- token -----------------------------------------------------------------------------
     async def _authenticate_client(self, request: Request, form: dict[str, str]) -> clients.Client:
@@ -623,16 +621,6 @@ def _same_origin(request: Request) -> bool:
     return origin.rstrip("/") == server_urls(request.scope).issuer.rstrip("/")
 
 
-def _form_target(redirect_uri: str) -> str:
-    """The CSP source for where the sign-in form's 303 leads: Chromium applies `form-action` to
-    the redirect after a form POST, so 'self' alone would block the way back to the client."""
-    parts = urlsplit(redirect_uri)
-    if parts.scheme in {"http", "https"}:
-        # Only host[:port] characters: a registered URI must not smuggle directives into the policy.
-        return f"{parts.scheme}://{parts.netloc}" if _CSP_HOST.fullmatch(parts.netloc) else ""
-    return f"{parts.scheme}:" if _CSP_SCHEME.fullmatch(parts.scheme) else ""  # a native app's scheme (cursor:)
-
-
 def _login_form(txn: str, redirect_uri: str, message: str | None = None, status: int = 200) -> HTMLResponse:
     notice = f'<p role="alert" id="error">{html.escape(message)}</p>' if message else ""
     page = (
@@ -646,7 +634,4 @@ def _login_form(txn: str, redirect_uri: str, message: str | None = None, status:
         '<label>Password <input name="password" type="password" autocomplete="current-password" required></label>'
         '<button type="submit" id="sign-in">Sign in</button></form></main></body></html>'
     )
-    policy = HTML_HEADERS["Content-Security-Policy"].replace(
-        "form-action 'self'", f"form-action 'self' {_form_target(redirect_uri)}".rstrip()
-    )
-    return HTMLResponse(page, status_code=status, headers={**HTML_HEADERS, "Content-Security-Policy": policy})
+    return form_page(page, redirect_uri, status)
