@@ -81,21 +81,29 @@ class FormSubmittingBrowser:
         return AuthorizationCodeResult(code=query["code"][0], state=query["state"][0], iss=query["iss"][0])
 
 
-async def test_official_client_completes_the_connector_flow_and_refreshes(harness: Harness) -> None:
-    storage = MemoryStorage()
-    browser = FormSubmittingBrowser(harness.username, harness.password)
-    provider = OAuthClientProvider(
-        server_url=harness.server.url,
+def connector(
+    url: str, name: str, storage: MemoryStorage, browser: FormSubmittingBrowser, scope: str | None = None
+) -> OAuthClientProvider:
+    """The official client's OAuth, registering the way Claude does (confidential, client_secret_post)."""
+    return OAuthClientProvider(
+        server_url=url,
         client_metadata=OAuthClientMetadata(
-            client_name="Claude",
+            client_name=name,
             redirect_uris=[LOOPBACK_REDIRECT],  # type: ignore[list-item]
             token_endpoint_auth_method="client_secret_post",
             grant_types=["authorization_code", "refresh_token"],
+            scope=scope,
         ),
         storage=storage,
         redirect_handler=browser.redirect,
         callback_handler=browser.callback,
     )
+
+
+async def test_official_client_completes_the_connector_flow_and_refreshes(harness: Harness) -> None:
+    storage = MemoryStorage()
+    browser = FormSubmittingBrowser(harness.username, harness.password)
+    provider = connector(harness.server.url, "Claude", storage, browser)
     seen: list[tuple[str, str, int]] = []
 
     async def record(response: httpx2.Response) -> None:
@@ -166,19 +174,7 @@ async def test_official_client_steps_up_when_a_tool_needs_a_scope_it_lacks(notes
     storage.client = OAuthClientInformationFull.model_validate(registered)
     storage.tokens = OAuthToken.model_validate(read_only)
     browser = FormSubmittingBrowser(notes.username, notes.password)
-    provider = OAuthClientProvider(
-        server_url=notes.server.url,
-        client_metadata=OAuthClientMetadata(
-            client_name="Stepping client",
-            redirect_uris=[LOOPBACK_REDIRECT],  # type: ignore[list-item]
-            token_endpoint_auth_method="client_secret_post",
-            grant_types=["authorization_code", "refresh_token"],
-            scope="notes:read",
-        ),
-        storage=storage,
-        redirect_handler=browser.redirect,
-        callback_handler=browser.callback,
-    )
+    provider = connector(notes.server.url, "Stepping client", storage, browser, scope="notes:read")
     seen: list[tuple[str, str, int]] = []
 
     async def record(response: httpx2.Response) -> None:
