@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[tuple[str, str], Measurement] = {}
     for subject in subjects:
-        for revision in dict.fromkeys((*subject.revisions, *subject.cold_revisions)):
+        for revision in sorted({*subject.revisions, *subject.cold_revisions}):
             results[(subject.key, revision)] = Measurement(subject.key, subject.label, revision)
 
     with EmbeddedAws() as aws:

@@ -224,7 +224,7 @@ def table_rows(summary: dict[str, Any]) -> list[list[str]]:
                 _fmt(row["log_bytes_per_request"]),
                 _fmt(row["usd_per_million_calls"], 3),
                 _fmt_ratio(row["usd_vs_naive"]),
-                _fmt(row.get("zip_mb"), 1),
+                _fmt(row.get("zip_mb"), 2),  # 9.96 must not read as "10.0" against a 10 MB target
             ]
         )
     return out
