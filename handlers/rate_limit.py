@@ -17,20 +17,21 @@ import time
 from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from handlers.settings import EnvSettings
 
 if TYPE_CHECKING:
     from handlers.store import Table
 
 
-class RateLimitSettings(BaseSettings):
+class RateLimitSettings(EnvSettings):
     """`MCPKIT_RATE_LIMIT_*`; a limit of 0 turns that check off.
 
     Per-IP limits are generous on purpose: hosted clients (Claude's connectors, for one) register
     and fetch tokens for all their users from a few shared egress addresses.
     """
 
-    model_config = SettingsConfigDict(env_prefix="MCPKIT_RATE_LIMIT_", frozen=True, extra="ignore")
+    env_prefix = "MCPKIT_RATE_LIMIT_"
 
     window_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
     register_per_ip: Annotated[int, Field(ge=0)] = 60
