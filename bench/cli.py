@@ -154,8 +154,8 @@ def peer_subjects(warm_iterations: int) -> list[Subject]:
             revisions=(LEGACY,),
             cold_revisions=(LEGACY,),
             # Each request starts a Python child process (~1 s), so 2,000 would take half an hour.
-            warm_iterations=min(warm_iterations, 20),
-            warm_note="20 requests: each starts the stdio server as a child process",
+            warm_iterations=min(warm_iterations, 10),
+            warm_note="10 requests: each starts the stdio server as a child process",
         ),
         Subject(
             key="floor",
