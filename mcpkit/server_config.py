@@ -80,6 +80,8 @@ class OAuthSettings(_Strict):
 # RFC 6749 §3.3 scope-token characters; ":" and "." keep names like `notes:read` readable.
 _SCOPE_NAME = r"^[\x21\x23-\x5b\x5d-\x7e]{1,64}$"
 DEFAULT_SCOPE = "mcp:tools"
+# Of Lambda's 4 KB environment, what the permissions JSON may take; the rest is the kit's own variables.
+PERMISSIONS_MAX_BYTES = 2560
 
 
 class ScopeConfig(_Strict):
@@ -122,6 +124,13 @@ class Permissions(_Strict):
                         raise ValueError(
                             f"{kind} {item!r} is listed under both {earlier!r} and {name!r}; give it one scope"
                         )
+        size = len(self.model_dump_json())
+        if size > PERMISSIONS_MAX_BYTES:
+            # It travels in the function's environment, which Lambda caps at 4 KB for all variables.
+            raise ValueError(
+                f"the permissions table is {size} bytes as JSON, over {PERMISSIONS_MAX_BYTES}: Lambda's environment "
+                "holds 4 KB in all; use resource patterns, fewer scopes or shorter descriptions"
+            )
         return self
 
 

@@ -90,6 +90,11 @@ def _server(tmp_path: Path, toml: str) -> Path:
             "must be 1-64 printable characters without spaces",
         ),
         ('[permissions]\ndefault_scope = "mcp:tools"\n', 'it needs auth = "oauth"'),
+        (
+            'auth = "oauth"\n[permissions]\ndefault_scope = "a"\n[permissions.scopes.a]\ndescription = "A"\n'
+            f"tools = [{', '.join(f'"tool_{i:04d}"' for i in range(300))}]\n",
+            "over 2560: Lambda's environment holds 4 KB in all",
+        ),
         ('[oauth]\nrequired_group = "g"\n', 'needs auth = "oauth"'),
     ],
 )
