@@ -38,6 +38,7 @@ from bench.runner import (
     run_warm,
     subject_environment,
 )
+from mcpkit.messages import MODERN
 from stacks.bundling import BundlingError
 
 TABLE: Final = "mcpkit-bench"
@@ -81,8 +82,8 @@ def kit_subject(name: str, server_dir: Path, task_dir: Path, warm_iterations: in
         expect=expect,
         # The template changes only the server module, not the handler's path through each revision,
         # so it gets one handshake revision and 2026-07-28 (that keeps the run within 5 minutes).
-        revisions=events.REVISIONS if name == "example" else ("2025-11-25", events.MODERN),
-        cold_revisions=("2025-11-25", events.MODERN) if name == "example" else (events.MODERN,),
+        revisions=events.REVISIONS if name == "example" else ("2025-11-25", MODERN),
+        cold_revisions=("2025-11-25", MODERN) if name == "example" else (MODERN,),
         sessions=True,
         dynamodb_client=KIT_TABLE_CLIENT,
         warm_iterations=warm_iterations,
@@ -107,8 +108,8 @@ def peer_subjects(warm_iterations: int) -> list[Subject]:
             # Warm: the three handshake revisions take one path through the stateless SDK (the version
             # header only seeds the request context), so one of them is timed and stands for all three
             # (bench/README.md, "The figures"); the no-header one, which the peers are compared with too.
-            revisions=(events.HANDSHAKE_REVISIONS[0], events.MODERN),
-            cold_revisions=("2025-11-25", events.MODERN),
+            revisions=(events.HANDSHAKE_REVISIONS[0], MODERN),
+            cold_revisions=("2025-11-25", MODERN),
             warm_iterations=warm_iterations,
         ),
         Subject(

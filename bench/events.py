@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
+from mcpkit.messages import MODERN, modern_meta, rpc
+
 ROOT: Final = Path(__file__).resolve().parent.parent
 # A real HTTP API event (the kit's test fixture), so every subject parses what API Gateway really sends.
 BASE_EVENT: Final = ROOT / "tests" / "events" / "http_api_post_mcp.json"
 
 HANDSHAKE_REVISIONS: Final = ("2025-03-26", "2025-06-18", "2025-11-25")
-MODERN: Final = "2026-07-28"
 REVISIONS: Final = (*HANDSHAKE_REVISIONS, MODERN)
 CLIENT_INFO: Final = {"name": "mcpkit-bench", "version": "1"}
 # Stands in for the id `initialize` returns; the probe swaps in the real one.
@@ -27,15 +28,6 @@ def _event(message: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
     event["headers"]["content-length"] = str(len(body.encode()))
     event["headers"].update(headers)
     return event
-
-
-def rpc(method: str, params: dict[str, Any] | None = None, id_: int | None = 1) -> dict[str, Any]:
-    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
-    if params is not None:
-        message["params"] = params
-    if id_ is not None:
-        message["id"] = id_
-    return message
 
 
 def initialize(version: str) -> dict[str, Any]:
@@ -66,11 +58,7 @@ def tools_call(version: str, tool: str, arguments: dict[str, Any], session_id: s
     if version != MODERN:
         return _event(rpc("tools/call", params), session_headers(version, session_id))
     # 2026-07-28: each request carries what `initialize` used to negotiate, in `_meta` and headers.
-    params["_meta"] = {
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientInfo": CLIENT_INFO,
-        "io.modelcontextprotocol/clientCapabilities": {},
-    }
+    params["_meta"] = modern_meta(CLIENT_INFO["name"])
     headers = {"mcp-protocol-version": MODERN, "mcp-method": "tools/call", "mcp-name": tool}
     return _event(rpc("tools/call", params), headers)
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from bench import costs, events
 from bench.runner import LEGACY, Measurement, Subject, percentile
+from mcpkit.messages import MODERN
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -155,7 +156,7 @@ def targets(rows: list[dict[str, Any]], zip_mb: dict[str, float], kit_keys: set[
             )
             check("(info) p50 excl. DynamoDB ≤ 1,000", where, row["own_p50_us"], WARM_P50_MAX_US, "µs", info=True)
         check("warm_p99_us ≤ 5,000", where, row["warm_p99_us"], WARM_P99_MAX_US, "µs")
-        limit = 0.0 if row["revision"] == events.MODERN else 1.0
+        limit = 0.0 if row["revision"] == MODERN else 1.0
         check(f"dynamodb_calls_per_request ≤ {limit:g}", where, row["dynamodb_calls_per_request"], limit, "calls")
     for server, size in zip_mb.items():
         check("zip_mb ≤ 10", f"kit-{server}", size, ZIP_MAX_MB, "MB")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from bench import events
 from bench.envs import ROOT, Env
+from mcpkit.messages import MODERN
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -208,7 +209,7 @@ def run_warm(subject: Subject, revision: str, env: Mapping[str, str], into: Meas
 
 def import_profile(subject: Subject, env: Mapping[str, str], top: int = 15) -> list[dict[str, Any]]:
     """`python -X importtime` of the subject's cold import, summed per top-level package."""
-    job = cold_job(subject, events.MODERN, None)
+    job = cold_job(subject, MODERN, None)
     _, _, stderr = _run_probe(subject, job, env, COLD_TIMEOUT_S, extra_args=("-X", "importtime"))
     return summarise_importtime(stderr, top)
 

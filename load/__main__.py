@@ -35,16 +35,13 @@ from typing import IO, Any
 
 import httpx
 
+from mcpkit.messages import MODERN, modern_meta, rpc
+
 ROOT = Path(__file__).resolve().parent.parent
 FAULTS = {"throttle": 0.02, "throttling": 0.01, "internal": 0.01, "unavailable": 0.008, "timeout": 0.002}
 HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 VERSION = "2025-06-18"
-MODERN = "2026-07-28"
-MODERN_META = {
-    "io.modelcontextprotocol/protocolVersion": MODERN,
-    "io.modelcontextprotocol/clientInfo": {"name": "load", "version": "1"},
-    "io.modelcontextprotocol/clientCapabilities": {},
-}
+MODERN_META = modern_meta("load")
 
 
 @dataclass
@@ -136,13 +133,6 @@ def start_dev(aws_endpoint: str, instances: int, log: IO[str]) -> tuple[subproce
             time.sleep(0.3)
     process.kill()
     raise RuntimeError("mcpkit dev did not start in time")
-
-
-def rpc(method: str, params: dict[str, Any] | None = None, id_: int = 1) -> dict[str, Any]:
-    message: dict[str, Any] = {"jsonrpc": "2.0", "id": id_, "method": method}
-    if params is not None:
-        message["params"] = params
-    return message
 
 
 async def send(

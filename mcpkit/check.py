@@ -24,13 +24,15 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict
 
+from mcpkit.messages import MODERN, modern_meta, rpc
+
 if TYPE_CHECKING:
     import httpx
 
 Status = Literal["pass", "warn", "fail", "skip"]
 
 HANDSHAKE_VERSION: Final = "2025-11-25"
-MODERN_VERSION: Final = "2026-07-28"
+MODERN_VERSION: Final = MODERN
 # Claude's connector callbacks; Anthropic asks servers to allow both (support article 11503834).
 CLAUDE_CALLBACKS: Final = ("https://claude.ai/api/mcp/auth_callback", "https://claude.com/api/mcp/auth_callback")
 # The MCP Inspector's origin: the browser-based client that needs CORS.
@@ -179,12 +181,7 @@ class _Checker:
             raise _Stop from exc
 
     def initialize_body(self) -> dict[str, Any]:
-        return {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {"protocolVersion": HANDSHAKE_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO},
-        }
+        return rpc("initialize", {"protocolVersion": HANDSHAKE_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO})
 
     def check_initialize(self) -> None:
         title = f"initialize ({HANDSHAKE_VERSION})"
@@ -210,18 +207,7 @@ class _Checker:
 
     @staticmethod
     def discover_body() -> dict[str, Any]:
-        return {
-            "jsonrpc": "2.0",
-            "id": 2,
-            "method": "server/discover",
-            "params": {
-                "_meta": {
-                    "io.modelcontextprotocol/protocolVersion": MODERN_VERSION,
-                    "io.modelcontextprotocol/clientInfo": CLIENT_INFO,
-                    "io.modelcontextprotocol/clientCapabilities": {},
-                }
-            },
-        }
+        return rpc("server/discover", {"_meta": modern_meta(CLIENT_INFO["name"])}, id_=2)
 
     def check_modern(self) -> None:
         title = f"{MODERN_VERSION} request (server/discover)"

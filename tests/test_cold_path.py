@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from handlers.settings import Settings
+from mcpkit.messages import rpc
 from tests.conftest import LAMBDA_ENV, ROOT
-from tests.test_handler import HANDSHAKE_REVISIONS, initialize, modern, rpc, session_headers
+from tests.test_handler import HANDSHAKE_REVISIONS, initialize, modern, session_headers
 
 if TYPE_CHECKING:
     from tests.conftest import Invoker

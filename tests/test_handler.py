@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from mcpkit.local_gateway import LambdaContext
+from mcpkit.messages import MODERN, modern_meta, rpc
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -15,21 +16,11 @@ if TYPE_CHECKING:
     from tests.conftest import Invoker
 
 HANDSHAKE_REVISIONS = ["2025-03-26", "2025-06-18", "2025-11-25"]
-MODERN = "2026-07-28"
 NAME_PARAM = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 
 
 def body_of(response: dict[str, Any]) -> Any:
     return json.loads(response["body"])
-
-
-def rpc(method: str, params: dict[str, Any] | None = None, id_: int | None = 1) -> dict[str, Any]:
-    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
-    if params is not None:
-        message["params"] = params
-    if id_ is not None:
-        message["id"] = id_
-    return message
 
 
 def initialize(invoke: Invoker, version: str) -> str:
@@ -55,11 +46,7 @@ def session_headers(session_id: str, version: str) -> dict[str, str]:
 
 def modern(invoke: Invoker, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
     params = dict(params or {})
-    params["_meta"] = {
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientInfo": {"name": "pytest", "version": "1"},
-        "io.modelcontextprotocol/clientCapabilities": {},
-    }
+    params["_meta"] = modern_meta("pytest")
     headers = {"mcp-protocol-version": MODERN, "mcp-method": method}
     if method in NAME_PARAM:
         headers["mcp-name"] = params[NAME_PARAM[method]]

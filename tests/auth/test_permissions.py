@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from mcpkit.local_aws import endpoint_environment
+from mcpkit.messages import modern_meta, rpc
 from tests.auth.conftest import NOTES_GROUP as GROUP
 from tests.auth.harness import pkce
 
@@ -24,22 +25,13 @@ WRITE_TOOLS = {"create_note", "update_note", "delete_note"}
 V2025 = {"mcp-protocol-version": "2025-11-25"}
 
 
-def rpc(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}
-
-
 def token_for(notes: Harness, client: dict[str, Any], scope: str) -> dict[str, Any]:
     return notes.tokens(client, scope=scope)
 
 
 def modern_rpc(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
     """A 2026-07-28 request: no session, the envelope in `_meta`."""
-    meta = {
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientInfo": {"name": "pytest", "version": "1"},
-        "io.modelcontextprotocol/clientCapabilities": {},
-    }
-    return rpc(method, {**(params or {}), "_meta": meta})
+    return rpc(method, {**(params or {}), "_meta": modern_meta("pytest")})
 
 
 def tool_names(notes: Harness, token: str, *, modern: bool = False) -> set[str]:

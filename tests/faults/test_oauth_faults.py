@@ -19,9 +19,10 @@ from handlers.auth.state import ClientRecord, CodeRecord, ConsentRequest, Family
 from handlers.settings import Settings
 from mcpkit.fault_proxy import Fault, FaultRates
 from mcpkit.local_gateway import LambdaContext
+from mcpkit.messages import rpc
 from tests.auth.harness import LOOPBACK_REDIRECT, pkce
 from tests.conftest import load_event
-from tests.hostile.support import MCP_HEADERS, rpc
+from tests.hostile.support import MCP_HEADERS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -18,8 +18,9 @@ import pytest
 from handlers.settings import Settings
 from mcpkit.fault_proxy import Fault, FaultProxy
 from mcpkit.local_gateway import LambdaContext
+from mcpkit.messages import rpc
 from tests.conftest import TEST_TABLE, load_event
-from tests.hostile.support import MCP_HEADERS, initialize_params, rpc
+from tests.hostile.support import MCP_HEADERS, initialize_params
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

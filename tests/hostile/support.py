@@ -95,14 +95,5 @@ def open_oauth_dev() -> Iterator[OAuthDev]:
             _shared.clear()
 
 
-def rpc(method: str, params: dict[str, Any] | None = None, id_: int | str | None = 1) -> dict[str, Any]:
-    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
-    if params is not None:
-        message["params"] = params
-    if id_ is not None:
-        message["id"] = id_
-    return message
-
-
 def initialize_params(version: str = "2025-06-18") -> dict[str, Any]:
     return {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "hostile", "version": "1"}}

@@ -17,21 +17,17 @@ import httpx
 import pytest
 
 from mcpkit.local_gateway import LambdaContext
+from mcpkit.messages import MODERN, modern_meta, rpc
 from tests.conftest import load_event, start_dev_server, stop_dev_server
-from tests.hostile.support import MCP_HEADERS, initialize_params, rpc
+from tests.hostile.support import MCP_HEADERS, initialize_params
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 CORPUS: list[dict[str, Any]] = json.loads((Path(__file__).parent / "corpus.json").read_text())["cases"]
 VERSION = "2025-06-18"
-MODERN = "2026-07-28"
 GOOD_CALL = rpc("tools/call", {"name": "add", "arguments": {"a": 2, "b": 40}}, id_=99)
-MODERN_META = {
-    "io.modelcontextprotocol/protocolVersion": MODERN,
-    "io.modelcontextprotocol/clientInfo": {"name": "hostile", "version": "1"},
-    "io.modelcontextprotocol/clientCapabilities": {},
-}
+MODERN_META = modern_meta("hostile")
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from mcpkit.messages import rpc
 from tests.auth.harness import LOOPBACK_REDIRECT, b64url, pkce
-from tests.hostile.support import MCP_HEADERS, rpc
+from tests.hostile.support import MCP_HEADERS
 
 if TYPE_CHECKING:
     from tests.hostile.support import OAuthDev, VaultHarness
