@@ -242,7 +242,7 @@ def test_snapstart_after_restore_hook_is_registered_and_renews_instance_state(la
     assert table.client is not client_before
 
 
-def test_non_http_invocation_goes_to_the_servers_handle_event(tmp_path: Path, aws: Any) -> None:
+def test_non_http_invocation_goes_to_the_servers_handle_event(tmp_path: Path, lambda_module: Any) -> None:
     # GIVEN a server module with its own entry for asynchronous self-invocations (long-task template)
     (tmp_path / "server.py").write_text(
         "from mcp.server.mcpserver import MCPServer\n"
@@ -250,10 +250,11 @@ def test_non_http_invocation_goes_to_the_servers_handle_event(tmp_path: Path, aw
         "def handle_event(event, context):\n"
         "    return {'handled': event['job']}\n"
     )
-    from handlers.lambda_handler import LambdaApp
+    # Through `lambda_module`: importing handlers.lambda_handler here first would build the module's
+    # own app without the deployed environment, and every later handler test would use that one.
     from handlers.settings import Settings
 
-    app = LambdaApp(Settings(server=f"{tmp_path / 'server.py'}:mcp", table_name="unused"))
+    app = lambda_module.LambdaApp(Settings(server=f"{tmp_path / 'server.py'}:mcp", table_name="unused"))
 
     # WHEN Lambda delivers an event that did not come through API Gateway
     result = app.handle_event({"job": "j-1"}, LambdaContext())
@@ -268,14 +269,13 @@ def test_non_http_invocation_without_handle_event_is_a_clear_error(lambda_module
 
 
 def test_snapstart_init_builds_the_dynamodb_client_ahead_and_restore_renews_it(
-    aws: Any, monkeypatch: pytest.MonkeyPatch
+    lambda_module: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from handlers.lambda_handler import LambdaApp
     from handlers.settings import Settings
 
     # GIVEN the init phase that Lambda runs before taking a SnapStart snapshot
     monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")
-    app = LambdaApp(Settings(server="servers/example/server.py:mcp", table_name="unused"))
+    app = lambda_module.LambdaApp(Settings(server="servers/example/server.py:mcp", table_name="unused"))
     snapshotted = app.runtime.table._client
 
     # WHEN a copy is restored
@@ -287,10 +287,9 @@ def test_snapstart_init_builds_the_dynamodb_client_ahead_and_restore_renews_it(
     assert app.runtime.table.client is not snapshotted
 
 
-def test_without_snapstart_the_dynamodb_client_stays_lazy(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from handlers.lambda_handler import LambdaApp
+def test_without_snapstart_the_dynamodb_client_stays_lazy(lambda_module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from handlers.settings import Settings
 
     monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
-    app = LambdaApp(Settings(server="servers/example/server.py:mcp", table_name="unused"))
+    app = lambda_module.LambdaApp(Settings(server="servers/example/server.py:mcp", table_name="unused"))
     assert app.runtime.table._client is None
