@@ -92,86 +92,54 @@ def kit_subject(name: str, server_dir: Path, task_dir: Path, warm_iterations: in
 
 
 def peer_subjects(warm_iterations: int) -> list[Subject]:
-    add: dict[str, Any] = {"a": 2, "b": 40}
-    sys_path = (str(SUBJECTS_DIR),)
+    def peer(key: str, label: str, env: Env, handler: str, **rest: Any) -> Subject:
+        """A peer from bench/subjects/, answering the same `add` 2 + 40 on the same warm budget."""
+        shared: dict[str, Any] = {
+            "sys_path": (str(SUBJECTS_DIR),),
+            "environ": {},
+            "tool": "add",
+            "arguments": {"a": 2, "b": 40},
+            "expect": "42",
+            "revisions": (LEGACY,),
+            "cold_revisions": (LEGACY,),
+            "warm_iterations": warm_iterations,
+        }
+        return Subject(key=key, label=label, env=env, handler=f"{handler}:handler", **{**shared, **rest})
+
     return [
-        Subject(
-            key="naive",
-            label="naive: SDK MCPServer + Mangum, app per call",
-            env=NAIVE,
-            handler="naive_handler:handler",
-            sys_path=sys_path,
-            environ={},
-            tool="add",
-            arguments=add,
-            expect="42",
+        peer(
+            "naive",
+            "naive: SDK MCPServer + Mangum, app per call",
+            NAIVE,
+            "naive_handler",
             # Warm: the three handshake revisions take one path through the stateless SDK (the version
             # header only seeds the request context), so one of them is timed and stands for all three
             # (bench/README.md, "The figures"); the no-header one, which the peers are compared with too.
             revisions=(events.HANDSHAKE_REVISIONS[0], MODERN),
             cold_revisions=("2025-11-25", MODERN),
-            warm_iterations=warm_iterations,
         ),
-        Subject(
-            key="awslabs",
-            label="awslabs-mcp-lambda-handler (no-op sessions)",
-            env=AWSLABS,
-            handler="awslabs_handler:handler",
-            sys_path=sys_path,
-            environ={},
-            tool="add",
-            arguments=add,
-            expect="42",
-            revisions=(LEGACY,),
-            cold_revisions=(LEGACY,),
-            warm_iterations=warm_iterations,
-        ),
-        Subject(
-            key="awslabs-dynamodb",
-            label="awslabs-mcp-lambda-handler (DynamoDB sessions)",
-            env=AWSLABS,
-            handler="awslabs_handler:handler",
-            sys_path=sys_path,
+        peer("awslabs", "awslabs-mcp-lambda-handler (no-op sessions)", AWSLABS, "awslabs_handler"),
+        peer(
+            "awslabs-dynamodb",
+            "awslabs-mcp-lambda-handler (DynamoDB sessions)",
+            AWSLABS,
+            "awslabs_handler",
             environ={"MCPBENCH_AWSLABS_TABLE": AWSLABS_TABLE},
-            tool="add",
-            arguments=add,
-            expect="42",
-            revisions=(LEGACY,),
             cold_revisions=(),
             sessions=True,
             dynamodb_client="awslabs_handler:mcp.session_store.table.meta.client",
-            warm_iterations=warm_iterations,
         ),
-        Subject(
-            key="runmcp",
-            label="run-mcp-servers-with-aws-lambda (stdio child per request)",
-            env=RUNMCP,
-            handler="runmcp_handler:handler",
-            sys_path=sys_path,
+        peer(
+            "runmcp",
+            "run-mcp-servers-with-aws-lambda (stdio child per request)",
+            RUNMCP,
+            "runmcp_handler",
             environ={"LOG_LEVEL": "WARNING"},
-            tool="add",
-            arguments=add,
-            expect="42",
-            revisions=(LEGACY,),
-            cold_revisions=(LEGACY,),
             # Each request starts a Python child process (~1 s), so 2,000 would take half an hour.
             warm_iterations=min(warm_iterations, 10),
             warm_note="10 requests: each starts the stdio server as a child process",
         ),
-        Subject(
-            key="floor",
-            label="floor: import boto3 + json, return a constant",
-            env=FLOOR,
-            handler="floor_handler:handler",
-            sys_path=sys_path,
-            environ={},
-            tool="add",
-            arguments=add,
-            expect="42",
-            revisions=(LEGACY,),
-            cold_revisions=(LEGACY,),
-            warm_iterations=warm_iterations,
-        ),
+        peer("floor", "floor: import boto3 + json, return a constant", FLOOR, "floor_handler"),
     ]
 
 
