@@ -30,47 +30,56 @@ class McpObservability(Construct):
         super().__init__(scope, construct_id)
         # Quiet periods have no data points; that is health, not an outage.
         not_breaching = cloudwatch.TreatMissingData.NOT_BREACHING
+        at_least = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 
         errors = function.metric_errors(period=PERIOD, statistic=cloudwatch.Stats.SUM)
         throttles = function.metric_throttles(period=PERIOD, statistic=cloudwatch.Stats.SUM)
         server_errors = api.metric_server_error(period=PERIOD, statistic=cloudwatch.Stats.SUM)
         latency_p99 = api.metric_latency(period=PERIOD, statistic=cloudwatch.Stats.p(99))
 
-        self.errors_alarm = errors.create_alarm(
-            self,
+        def create(
+            metric: cloudwatch.Metric,
+            alarm_id: str,
+            description: str,
+            threshold: float,
+            evaluation_periods: int = 1,
+            comparison: cloudwatch.ComparisonOperator = at_least,
+        ) -> cloudwatch.Alarm:
+            return metric.create_alarm(
+                self,
+                alarm_id,
+                alarm_description=description,
+                threshold=threshold,
+                evaluation_periods=evaluation_periods,
+                comparison_operator=comparison,
+                treat_missing_data=not_breaching,
+            )
+
+        self.errors_alarm = create(
+            errors,
             "FunctionErrors",
-            alarm_description="The MCP function raised errors (unhandled exceptions, timeouts, out of memory).",
-            threshold=error_threshold,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=not_breaching,
+            "The MCP function raised errors (unhandled exceptions, timeouts, out of memory).",
+            error_threshold,
         )
-        self.throttles_alarm = throttles.create_alarm(
-            self,
+        self.throttles_alarm = create(
+            throttles,
             "FunctionThrottles",
-            alarm_description="Invocations were throttled: reserved concurrency or the account limit is reached.",
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=not_breaching,
+            "Invocations were throttled: reserved concurrency or the account limit is reached.",
+            1,
         )
-        self.server_errors_alarm = server_errors.create_alarm(
-            self,
+        self.server_errors_alarm = create(
+            server_errors,
             "Api5xx",
-            alarm_description="The HTTP API answered 5xx (function errors, integration timeouts, 503 from the store).",
-            threshold=error_threshold,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=not_breaching,
+            "The HTTP API answered 5xx (function errors, integration timeouts, 503 from the store).",
+            error_threshold,
         )
-        self.latency_alarm = latency_p99.create_alarm(
-            self,
+        self.latency_alarm = create(
+            latency_p99,
             "ApiLatencyP99",
-            alarm_description="p99 latency of the HTTP API stayed high for 15 minutes.",
-            threshold=p99_latency.to_milliseconds(),
+            "p99 latency of the HTTP API stayed high for 15 minutes.",
+            p99_latency.to_milliseconds(),
             evaluation_periods=3,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            treat_missing_data=not_breaching,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         )
         self.alarms: list[cloudwatch.Alarm] = [
             self.errors_alarm,
