@@ -184,6 +184,14 @@ def stop_dev_server(server: DevServer) -> None:
     server.log.close()
 
 
+@pytest.fixture(scope="session")
+def dev_server() -> Iterator[DevServer]:
+    """`mcpkit dev` serving servers/example without sign-in, shared by the tests that only talk to it."""
+    server = start_dev_server()
+    yield server
+    stop_dev_server(server)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -15,7 +15,6 @@ from mcpkit.local_aws import EmbeddedAws
 from tests.conftest import ROOT, DevServer, start_dev_server, stop_dev_server
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.slow
@@ -27,13 +26,6 @@ INIT = {
     "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}},
 }
 HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
-
-
-@pytest.fixture(scope="module")
-def dev_server() -> Iterator[DevServer]:
-    server = start_dev_server()
-    yield server
-    stop_dev_server(server)
 
 
 @pytest.mark.anyio

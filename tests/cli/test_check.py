@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import TYPE_CHECKING
 
 import pytest
 
 from mcpkit.check import CheckReport, parse_challenge, run_check, transport_security, well_known_urls
 from tests.cli.broken_server import GOOD_TOKEN, Faults, serve
 from tests.conftest import ROOT, DevServer, start_dev_server, stop_dev_server
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 
 def failed(report: CheckReport) -> dict[str, str]:
@@ -111,16 +107,9 @@ def test_cli_exit_code_and_checklist() -> None:
     assert "fix: Advertise" in bad.stdout
 
 
-@pytest.fixture(scope="module")
-def dev_plain() -> Iterator[DevServer]:
-    server = start_dev_server()
-    yield server
-    stop_dev_server(server)
-
-
 @pytest.mark.slow
-def test_green_against_mcpkit_dev_without_oauth(dev_plain: DevServer) -> None:
-    result = mcpkit_check(dev_plain.url)
+def test_green_against_mcpkit_dev_without_oauth(dev_server: DevServer) -> None:
+    result = mcpkit_check(dev_server.url)
     assert result.returncode == 0, result.stdout
     assert "✔ tools/list: 2 tools: add, echo" in result.stdout
 
@@ -155,7 +144,7 @@ def test_green_against_mcpkit_dev_with_oauth() -> None:
 
 
 @pytest.mark.slow
-def test_an_origin_the_server_does_not_allow_is_a_red_cors_item(dev_plain: DevServer) -> None:
-    report = run_check(dev_plain.url, origin="https://elsewhere.example")
+def test_an_origin_the_server_does_not_allow_is_a_red_cors_item(dev_server: DevServer) -> None:
+    report = run_check(dev_server.url, origin="https://elsewhere.example")
     assert list(failed(report)) == ["CORS preflight from https://elsewhere.example"]
     assert "allowed_origins" in report.item("CORS preflight from https://elsewhere.example").fix
