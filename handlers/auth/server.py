@@ -576,15 +576,21 @@ class OAuthServer:
         token = form.get("refresh_token")
         if not token:
             raise OAuthError("invalid_request", "refresh_token is missing.")
-        rotated = self.state.rotate(
-            token, client.client_id, self.config.refresh_token_seconds, self.config.refresh_family_max_seconds
-        )
+        try:
+            rotated = self.state.rotate(
+                token,
+                client.client_id,
+                self.config.refresh_token_seconds,
+                self.config.refresh_family_max_seconds,
+                # The kit's refresh tokens never reach Cognito: it is asked here whether the account is
+                # still enabled (and in the group), before the token is used up.
+                admits=lambda family: self.upstream.account_allows(family.subject, self.config.required_group),
+            )
+        except GrantRevokedError as exc:
+            raise OAuthError("invalid_grant", "This account may no longer use this server; sign in again.") from exc
         if rotated is None:
             raise OAuthError("invalid_grant", "The refresh token is invalid, expired, revoked or already used.")
         family, successor = rotated
-        if not self.upstream.account_allows(family.subject, self.config.required_group):
-            self.state.revoke_grant(family.subject, family.client_id)
-            raise OAuthError("invalid_grant", "This account may no longer use this server; sign in again.")
         grant = Grant(**family.model_dump(include=set(Grant.model_fields)))
         resource = form.get("resource")
         if resource is not None and resource.rstrip("/") != grant.resource:

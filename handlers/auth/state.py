@@ -19,6 +19,8 @@ from handlers.auth.tokens import sha256_hex
 from handlers.store import ConditionFailedError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from handlers.store import Table
 
 _ONE_DAY = 24 * 3600
@@ -285,11 +287,20 @@ class OAuthState:
         item = self._table.call("get_item", Key=_key(f"FAMILY#{family_id}"), ConsistentRead=True).get("Item")
         return None if item is None else str(item["current"]["S"])
 
-    def rotate(self, token: str, client_id: str, lifetime: int, grant_lifetime: int) -> tuple[FamilyRecord, str] | None:
+    def rotate(
+        self,
+        token: str,
+        client_id: str,
+        lifetime: int,
+        grant_lifetime: int,
+        admits: Callable[[FamilyRecord], bool],
+    ) -> tuple[FamilyRecord, str] | None:
         """Exchange a refresh token for its successor; None if it is unknown, expired or not this client's.
 
         Presenting a token that was already rotated away is reuse (RFC 9700 §4.14.2): the whole
-        family is revoked, so neither a thief nor the client can go on with it.
+        family is revoked, so neither a thief nor the client can go on with it. `admits` is asked
+        before anything is written, so when it cannot answer (raises) the presented token stays
+        good; when it says no, the grant is revoked and GrantRevokedError raised.
         """
         now = _now()
         token_hash = sha256_hex(token)
@@ -306,6 +317,9 @@ class OAuthState:
         if family_item["current"]["S"] != token_hash:
             self.revoke_family(family_id)
             return None
+        if not admits(family):
+            self.revoke_grant(family.subject, family.client_id)
+            raise GrantRevokedError
         successor = secrets.token_urlsafe(32)
         try:
             self._table.transact(
