@@ -5,19 +5,30 @@ Over HTTP against `mcpkit dev --auth oauth --instances 3`, whose AWS endpoint is
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import threading
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
 
-from handlers.auth.state import ClientRecord, CodeRecord, ConsentRequest, FamilyRecord, GrantRecord, Transaction
+from handlers.auth import clients
+from handlers.auth.state import (
+    ClientRecord,
+    CodeRecord,
+    ConsentRequest,
+    FamilyRecord,
+    Grant,
+    GrantRecord,
+    Transaction,
+)
 from handlers.settings import Settings
 from mcpkit.fault_proxy import Fault, FaultRates
+from mcpkit.local_aws import ensure_oauth
 from mcpkit.local_gateway import LambdaContext
 from mcpkit.messages import rpc
 from tests.auth.harness import LOOPBACK_REDIRECT, pkce
@@ -215,12 +226,100 @@ def test_a_code_redeemed_by_many_at_once_is_redeemed_exactly_once(dev: OAuthDev)
     assert {r.json()["error"] for r in results if r.status_code == 400} == {"invalid_grant"}
 
 
-# -- KMS ------------------------------------------------------------------------------------------
+# -- KMS and Cognito, through one in-process instance ---------------------------------------------
+def send(app: Any, method: str, path: str, headers: dict[str, str], body: str = "") -> dict[str, Any]:
+    event = copy.deepcopy(load_event("http_api_post_mcp"))
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["requestContext"]["http"]["method"] = method
+    event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {path}"
+    event["headers"].update(headers)
+    event["body"] = body
+    result: dict[str, Any] = app(event, LambdaContext())
+    return result
+
+
+@contextlib.contextmanager
+def endpoint(variable: str, url: str) -> Iterator[None]:
+    """AWS clients made inside the block talk to `url` (botocore reads the variable at creation)."""
+    saved = os.environ.get(variable)
+    os.environ[variable] = url
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(variable)
+        else:
+            os.environ[variable] = saved
+
+
+def test_cognito_unreachable_during_a_refresh_gives_503_and_the_token_still_works(
+    aws: EmbeddedAws, lambda_module: Any
+) -> None:
+    # GIVEN an OAuth instance with a person's grant, its refresh token, and Cognito unreachable
+    local = ensure_oauth(aws.endpoint, "refresh-outage", "http://127.0.0.1/oauth/callback")
+    settings = Settings(
+        auth_mode="oauth",
+        kms_key_id=local.kms_key_id,
+        cognito_user_pool_id=local.user_pool_id,
+        cognito_client_id=local.client_id,
+        dev_login=True,
+    )
+    app = lambda_module.LambdaApp(settings)
+    oauth = app.runtime.oauth
+    import boto3
+
+    idp = boto3.client("cognito-idp")  # the `aws` fixture points it at the emulator
+    user = idp.admin_get_user(UserPoolId=local.user_pool_id, Username=local.username)
+    subject = next(a["Value"] for a in user["UserAttributes"] if a["Name"] == "sub")
+    client = clients.register(
+        oauth.state,
+        clients.RegistrationRequest(redirect_uris=[LOOPBACK_REDIRECT], token_endpoint_auth_method="client_secret_post"),
+        86400,
+        "http://127.0.0.1/oauth/register",
+        oauth.permissions.supported,
+    )
+    oauth.state.record_consent(
+        subject=subject,
+        email=local.username,
+        client_id=client["client_id"],
+        client_name=None,
+        scopes=oauth.permissions.supported,
+        lifetime=3600,
+    )
+    grant = Grant(
+        client_id=client["client_id"],
+        subject=subject,
+        email=local.username,
+        scopes=oauth.permissions.supported,
+        resource="https://mcp.example.com/mcp",
+    )
+    refresh_token = oauth.state.start_family(grant, 3600, 7200)
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": refresh_token,
+        "client_id": client["client_id"],
+        "client_secret": client["client_secret"],
+    }
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    oauth.upstream.reset()
+    with endpoint("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", "http://127.0.0.1:9"):
+        _ = oauth.upstream._idp  # made now, against the dead endpoint
+
+    # WHEN the client refreshes during the outage, and again once Cognito is back
+    during = send(app, "POST", "/oauth/token", headers, urlencode(form))
+    oauth.upstream.reset()
+    after = send(app, "POST", "/oauth/token", headers, urlencode(form))
+
+    # THEN the first is 503 and used nothing up: the same refresh token works afterwards
+    assert during["statusCode"] == 503, during
+    assert json.loads(during["body"])["error"] == "temporarily_unavailable"
+    assert after["statusCode"] == 200, after
+    assert json.loads(after["body"])["refresh_token"] != refresh_token
+
+
 def test_kms_unreachable_gives_503_not_500(aws: EmbeddedAws, lambda_module: Any) -> None:
     # GIVEN an OAuth instance whose KMS endpoint refuses connections
-    saved = os.environ.get("AWS_ENDPOINT_URL_KMS")
-    os.environ["AWS_ENDPOINT_URL_KMS"] = "http://127.0.0.1:9"
-    try:
+    with endpoint("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:9"):
         settings = Settings(
             auth_mode="oauth",
             kms_key_id="alias/missing",
@@ -230,25 +329,10 @@ def test_kms_unreachable_gives_503_not_500(aws: EmbeddedAws, lambda_module: Any)
         )
         app = lambda_module.LambdaApp(settings)
         _ = app.runtime.oauth.signer._kms  # the client is made now, against the dead endpoint
-    finally:
-        if saved is None:
-            os.environ.pop("AWS_ENDPOINT_URL_KMS")
-        else:
-            os.environ["AWS_ENDPOINT_URL_KMS"] = saved
-
-    def send(method: str, path: str, headers: dict[str, str], body: str = "") -> dict[str, Any]:
-        event = copy.deepcopy(load_event("http_api_post_mcp"))
-        event["rawPath"] = event["requestContext"]["http"]["path"] = path
-        event["requestContext"]["http"]["method"] = method
-        event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {path}"
-        event["headers"].update(headers)
-        event["body"] = body
-        result: dict[str, Any] = app(event, LambdaContext())
-        return result
 
     # WHEN the JWKS is fetched and a bearer token must be verified
-    jwks = send("GET", "/oauth/jwks.json", {})
-    mcp = send("POST", "/mcp", {**MCP_HEADERS, "authorization": "Bearer a.b.c"}, json.dumps(rpc("tools/list")))
+    jwks = send(app, "GET", "/oauth/jwks.json", {})
+    mcp = send(app, "POST", "/mcp", {**MCP_HEADERS, "authorization": "Bearer a.b.c"}, json.dumps(rpc("tools/list")))
 
     # THEN both are 503 with Retry-After: an OAuth error and a JSON-RPC error, never a 500
     assert jwks["statusCode"] == 503, jwks
