@@ -8,6 +8,7 @@ all of them alike → warm runs one subject at a time → import profile → tab
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import sys
@@ -88,6 +89,23 @@ def kit_subject(name: str, server_dir: Path, task_dir: Path, warm_iterations: in
         dynamodb_client=KIT_TABLE_CLIENT,
         warm_iterations=warm_iterations,
         kit=True,
+    )
+
+
+def reading_subject(example: Subject) -> Subject:
+    """The example server with `session_cache_seconds = 0`: what a session check costs when it reads.
+
+    Informational, not a target row: it shows the read that every instance pays once per trust
+    window (and on every request with this setting), on one handshake revision.
+    """
+    return dataclasses.replace(
+        example,
+        key="kit-example-read",
+        label=f"{example.label}, session_cache_seconds = 0 (a DynamoDB read per request)",
+        environ={**example.environ, "MCPKIT_SESSION_CACHE_SECONDS": "0"},
+        revisions=("2025-11-25",),
+        cold_revisions=(),
+        kit=False,
     )
 
 
@@ -220,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         zip_mb[name] = lambda_package(server_dir, "arm64", cache_dir=ROOT / ".build").zipped_bytes / 1e6
         runnable = lambda_package(server_dir, architecture, cache_dir=ROOT / ".build")
         subjects.append(kit_subject(name, server_dir, unpacked(runnable), args.warm))
+    if subjects and subjects[0].key == "kit-example":
+        subjects.append(reading_subject(subjects[0]))
     subjects.extend(peers)
 
     results: dict[tuple[str, str], Measurement] = {}

@@ -57,7 +57,7 @@ def create_runtime(settings: Settings) -> Runtime:
         oauth = OAuthServer.from_settings(settings, table, functools.partial(_catalog, server))
     endpoint = McpEndpoint(
         transport,
-        SessionStore(table, settings.session_ttl_seconds),
+        SessionStore(table, settings.session_ttl_seconds, settings.session_cache_seconds),
         RequestGuard(settings.allowed_hosts, settings.allowed_origins),
         settings.max_body_bytes,
         gate=oauth.gate if oauth is not None else None,

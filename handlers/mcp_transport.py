@@ -16,6 +16,7 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
+from mcp_types import DEFAULT_NEGOTIATED_VERSION
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, SUPPORTED_PROTOCOL_VERSIONS
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
@@ -82,6 +83,48 @@ class McpTransport:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._manager.handle_request(scope, receive, send)
+
+    async def answer(self, scope: Scope, receive: Receive, send: Send, request: dict[str, Any], version: str) -> None:
+        """Answer one handshake-revision request (not `initialize`) as the SDK's stateless JSON path would.
+
+        That path builds a transport, a dispatcher and a task for every POST, which cost more than
+        the whole 2026-07-28 path (bench/README.md). Both end in the same kernel (`serve_one`, a
+        `ServerRunner` on a born-ready `Connection`), so this calls it directly, the way the SDK's
+        own 2026-07-28 entry does, with the negotiated version instead of an envelope. The answer is
+        the same JSON-RPC body with status 200, except that an unexpected exception is an
+        INTERNAL_ERROR without its text (the legacy dispatcher sends `str(exc)` with code 0).
+        """
+        from mcp.server._streamable_http_modern import _SingleExchangeDispatchContext
+        from mcp.server.connection import Connection
+        from mcp.server.runner import modern_error_data, serve_one
+        from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
+        from mcp.shared.message import ServerMessageMetadata
+        from mcp.shared.transport_context import TransportContext
+        from mcp_types import JSONRPCError, JSONRPCResponse
+        from starlette.requests import Request
+
+        request_id, params = request["id"], request.get("params")
+        context = _SingleExchangeDispatchContext(
+            transport=TransportContext(kind="streamable-http", can_send_request=False),
+            request_id=request_id,
+            message_metadata=ServerMessageMetadata(request_context=Request(scope, receive)),
+            progress_token=progress_token_from_params(params),
+        )
+        reply: JSONRPCResponse | JSONRPCError
+        try:
+            result = await serve_one(
+                self._manager.app,
+                context,
+                request["method"],
+                params,
+                connection=Connection.from_envelope(version, None, None),
+                lifespan_state=self._manager._lifespan_state,  # what the manager's run() entered, once
+            )
+            reply = JSONRPCResponse(jsonrpc="2.0", id=request_id, result=result)
+        except Exception as exc:  # noqa: BLE001 - the wire boundary: every failure becomes a JSON-RPC error
+            reply = JSONRPCError(jsonrpc="2.0", id=request_id, error=modern_error_data(exc))
+        body = reply.model_dump_json(by_alias=True, exclude_unset=True)
+        await Response(body, media_type="application/json")(scope, receive, send)
 
 
 class McpEndpoint:
@@ -228,6 +271,11 @@ class McpEndpoint:
             # official conformance suite (server-sse-multiple-streams) sends 2025-03-26 on a 2025-11-25 session.
         # Without a session id the request is still served: Claude's connector never echoes it
         # (claude-ai-mcp #975), and nothing in a stateless server depends on it.
+        if "id" in message and "method" in message and _accepts_json(scope):
+            negotiated = headers.get(VERSION_HEADER) or DEFAULT_NEGOTIATED_VERSION
+            await self._transport.answer(scope, receive, send, message, negotiated)
+            return
+        # Notifications (202), client responses and a wrong Accept header: the SDK's own path.
         await self._transport(scope, receive, send)
 
     async def _initialize(self, scope: Scope, receive: Receive, send: Send, owner: str | None) -> None:
@@ -273,6 +321,13 @@ def _only_permitted(send: Send, permissions: ScopePolicy, message: dict[str, Any
         await send({"type": "http.response.body", "body": body})
 
     return filtering
+
+
+def _accepts_json(scope: Scope) -> bool:
+    from mcp.server.streamable_http import check_accept_headers
+    from starlette.requests import Request
+
+    return check_accept_headers(Request(scope))[0]
 
 
 def _content_type_refusal(headers: Headers) -> Response | None:

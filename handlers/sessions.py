@@ -1,14 +1,19 @@
 """`Mcp-Session-Id` for the handshake revisions (2025-03-26 … 2025-11-25), kept in DynamoDB.
 
-Any Lambda instance may receive any request, so a session lives in the table, never in memory.
-Each use is one strongly consistent GetItem (a session ended on another instance is 404 on the
-very next request anywhere; an expired one is refused by its `ttl` even before DynamoDB's lazy TTL
-sweep has removed the item). The expiry is not pushed out on every use: the item is written with
-`session_ttl_seconds` plus half of it to spare, and a use that finds less than
+Any Lambda instance may receive any request, so a session lives in the table, never only in
+memory. A read is strongly consistent, and an expired item is refused by its `ttl` even before
+DynamoDB's lazy TTL sweep removes it. The expiry is not pushed out on every use: the item is
+written with `session_ttl_seconds` plus half of it to spare, and a use that finds less than
 `session_ttl_seconds` left slides it with one conditional UpdateItem. So a session stays alive at
-least `session_ttl_seconds` after its last use (at most 1.5 times that), and an active session
-costs one write per half-lifetime instead of one per request: a read is a quarter of a write's
-price (1 RRU against 1 WRU) and faster, on DynamoDB as on moto (bench/README.md).
+least `session_ttl_seconds` after its last use (at most 1.5 times that).
+
+An instance that has created or read a session trusts what it saw for `cache_seconds` (never past
+the expiry it saw), so a burst of calls costs at most one read, not one each. The price: a `DELETE`
+served by another instance reaches this one only when its trust runs out (the instance that served
+it answers 404 at once). The spec lets a server refuse client-initiated termination outright
+(405), so a termination that takes seconds to reach every instance is within it, and the id grants
+nothing: the bearer token is checked on every request, and a request without an id is served too
+(claude-ai-mcp #975). `cache_seconds = 0` reads on every request.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from dataclasses import dataclass
 from handlers.store import ConditionFailedError, Table
 
 _SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
+# Enough for every session a busy instance sees in a trust window; the oldest read goes first.
+_CACHE_ENTRIES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,16 +37,25 @@ class Session:
     owner: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Read:
+    session: Session
+    expires: int  # the item's `ttl` (epoch seconds)
+    trusted_until: float  # time.monotonic()
+
+
 def _key(session_id: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": "META"}}
 
 
 class SessionStore:
-    def __init__(self, table: Table, ttl_seconds: int) -> None:
+    def __init__(self, table: Table, ttl_seconds: int, cache_seconds: int = 0) -> None:
         self._table = table
         self._ttl = ttl_seconds
         # Writes slide the expiry this far past the promised idle lifetime, so most uses only read.
         self._lifetime = ttl_seconds + ttl_seconds // 2
+        self._cache_seconds = cache_seconds
+        self._reads: dict[str, _Read] = {}
 
     def create(self, protocol_version: str, owner: str | None = None) -> Session:
         session_id = secrets.token_hex(16)
@@ -54,28 +70,49 @@ class SessionStore:
             item["owner"] = {"S": owner}
         # A retried put whose first attempt was applied must not turn a created session into an error.
         self._table.create(item)
-        return Session(session_id, protocol_version, owner)
+        session = Session(session_id, protocol_version, owner)
+        self._remember(session, now + self._lifetime)
+        return session
 
     def touch(self, session_id: str, owner: str | None = None) -> Session | None:
         """The live session with this id; None if it never existed, ended or expired.
 
         With `owner`, also None when the session belongs to someone else (and a foreign session's
         expiry is never extended). One GetItem; one conditional UpdateItem more when the session
-        has less than `ttl_seconds` left.
+        has less than `ttl_seconds` left. Neither while this instance still trusts its last read.
         """
         if not _SESSION_ID.fullmatch(session_id):
             return None  # not one of ours: no need to ask DynamoDB
         now = int(time.time())
+        read = self._reads.get(session_id)
+        if read is None or read.trusted_until <= time.monotonic() or read.expires - now < self._ttl:
+            read = self._read(session_id, owner, now)
+        if read is None or (owner is not None and read.session.owner != owner):
+            return None
+        return read.session
+
+    def _read(self, session_id: str, owner: str | None, now: int) -> _Read | None:
+        self._reads.pop(session_id, None)
         item = self._table.call("get_item", Key=_key(session_id), ConsistentRead=True).get("Item")
         if item is None:
             return None
         expires = int(item.get("ttl", {}).get("N", "0"))
-        stored_owner = item.get("owner", {}).get("S")
-        if expires <= now or (owner is not None and stored_owner != owner):
+        session = Session(session_id, item["protocolVersion"]["S"], item.get("owner", {}).get("S"))
+        if expires <= now or (owner is not None and session.owner != owner):
             return None
-        if expires - now < self._ttl and not self._slide(session_id, owner, now):
-            return None  # ended (or expired) between the read and the write
-        return Session(session_id, item["protocolVersion"]["S"], stored_owner)
+        if expires - now < self._ttl:
+            if not self._slide(session_id, owner, now):
+                return None  # ended (or expired) between the read and the write
+            expires = now + self._lifetime
+        return self._remember(session, expires)
+
+    def _remember(self, session: Session, expires: int) -> _Read:
+        read = _Read(session, expires, time.monotonic() + self._cache_seconds)
+        if self._cache_seconds > 0:
+            if len(self._reads) >= _CACHE_ENTRIES:
+                del self._reads[next(iter(self._reads))]
+            self._reads[session.id] = read
+        return read
 
     def _slide(self, session_id: str, owner: str | None, now: int) -> bool:
         condition, names, values = _owned("attribute_exists(pk) AND #ttl > :now", owner)
@@ -96,6 +133,7 @@ class SessionStore:
         """End the session; False if there was no live session to end (or, with `owner`, none of theirs)."""
         if not _SESSION_ID.fullmatch(session_id):
             return False
+        self._reads.pop(session_id, None)
         condition, names, values = _owned("attribute_exists(pk) AND #ttl > :now", owner)
         try:
             self._table.call(

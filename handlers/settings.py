@@ -49,6 +49,8 @@ class Settings(EnvSettings):
     # Custom domains the API is also reachable on; the execute-api domain is taken from each request's context.
     allowed_hosts: list[str] = Field(default_factory=list)
     session_ttl_seconds: Annotated[int, Field(ge=60)] = 24 * 3600
+    # How long an instance trusts a session it has read (handlers/sessions.py says what that costs).
+    session_cache_seconds: Annotated[int, Field(ge=0, le=300)] = 30
     # API Gateway accepts 10 MB; an MCP request is rarely more than a few KB, so refuse early and clearly.
     sdk_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING"
     max_body_bytes: Annotated[int, Field(ge=1024, le=10 * 1024 * 1024)] = 1024 * 1024

@@ -179,6 +179,15 @@ class ServerConfig(_Strict):
         description="Browser origins allowed to call the server (the MCP Inspector's by default).",
     )
     session_ttl_seconds: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 24 * 3600
+    session_cache_seconds: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=300,
+            description="How long an instance trusts a session it has read; a DELETE on another instance "
+            "reaches it within this time. 0: one DynamoDB read per request.",
+        ),
+    ] = 30
     throttling: Throttling = Throttling()
     log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = 30
     custom_domain: CustomDomain | None = None
@@ -254,6 +263,7 @@ class ServerFolder(BaseModel):
             "MCPKIT_AUTH_MODE": cfg.auth,
             "MCPKIT_ALLOWED_ORIGINS": json.dumps(cfg.allowed_origins),
             "MCPKIT_SESSION_TTL_SECONDS": str(cfg.session_ttl_seconds),
+            "MCPKIT_SESSION_CACHE_SECONDS": str(cfg.session_cache_seconds),
             "POWERTOOLS_SERVICE_NAME": self.name,
             "POWERTOOLS_METRICS_NAMESPACE": "McpKit",
         }

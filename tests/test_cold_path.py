@@ -14,17 +14,18 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from handlers.settings import Settings
 from mcpkit.messages import rpc
-from tests.conftest import LAMBDA_ENV, ROOT
+from tests.conftest import LAMBDA_ENV, ROOT, Invoker, load_event
 from tests.test_handler import HANDSHAKE_REVISIONS, initialize, modern, session_headers
 
 if TYPE_CHECKING:
-    from tests.conftest import Invoker
+    from collections.abc import Callable
 
 # Never imported by `import handlers.lambda_handler`: each belongs to a path that touches AWS or
 # checks auth, and costs tens to hundreds of milliseconds on a cold start that may not need it.
@@ -89,33 +90,81 @@ def _call(arguments: dict[str, Any]) -> dict[str, Any]:
     return rpc("tools/call", {"name": "add", "arguments": arguments})
 
 
+@dataclass
+class Instance:
+    """Another Lambda instance of the same function: its own app, cache and DynamoDB client."""
+
+    invoke: Invoker
+    dynamodb_calls: list[str]
+    runtime: Any
+
+
+@pytest.fixture
+def another_instance(lambda_module: Any) -> Callable[..., Instance]:
+    def build(**settings: Any) -> Instance:
+        app = lambda_module.LambdaApp(Settings(**settings))  # the deployed environment, plus `settings`
+        calls: list[str] = []
+        app.runtime.table.client.meta.events.register(
+            "before-call.dynamodb", lambda model, **_: calls.append(model.name)
+        )
+        return Instance(Invoker(app, load_event("http_api_post_mcp")), calls, app.runtime)
+
+    return build
+
+
 @pytest.mark.parametrize("version", HANDSHAKE_REVISIONS)
-def test_handshake_revision_costs_one_dynamodb_call_per_request(
-    invoke: Invoker, dynamodb_calls: list[str], version: str
+def test_handshake_revision_costs_one_dynamodb_read_per_instance_and_trust_window(
+    invoke: Invoker, dynamodb_calls: list[str], another_instance: Callable[..., Instance], version: str
 ) -> None:
     # initialize opens the session: one conditional PutItem.
     session_id = initialize(invoke, version)
     assert dynamodb_calls == ["PutItem"]
     headers = session_headers(session_id, version)
 
-    # Every later request of the session, notifications included: exactly one GetItem each (a read;
-    # the expiry is only written when it runs low, see the next test).
+    # Every later request of the session on the instance that opened it, notifications included:
+    # no call at all while the instance trusts what it wrote (`session_cache_seconds`, 30 by default).
     requests = [rpc("notifications/initialized", id_=None), _call({"a": 1, "b": 2}), _call({"a": 3, "b": 4})]
-    for count, message in enumerate(requests, start=1):
+    for message in requests:
         response = invoke(message, headers=headers)
         assert response["statusCode"] in {200, 202}, response
-        assert dynamodb_calls == ["PutItem"] + ["GetItem"] * count
+    assert dynamodb_calls == ["PutItem"]
+
+    # On another instance: one read, then none (the expiry is only written when it runs low, below).
+    other = another_instance()
+    for message in requests[1:]:
+        assert other.invoke(message, headers=headers)["statusCode"] == 200
+    assert other.dynamodb_calls == ["GetItem"]
 
 
-def _expiry(lambda_module: Any, session_id: str) -> int:
-    item = lambda_module.lambda_app.runtime.table.call(
+def test_session_ended_on_one_instance_is_404_there_at_once_and_elsewhere_within_the_trust_window(
+    invoke: Invoker, another_instance: Callable[..., Instance]
+) -> None:
+    # GIVEN a session that another instance has read and trusts for 1 s
+    session_id = initialize(invoke, "2025-11-25")
+    headers = session_headers(session_id, "2025-11-25")
+    other = another_instance(session_cache_seconds=1)
+    assert other.invoke(_call({"a": 1, "b": 1}), headers=headers)["statusCode"] == 200
+
+    # WHEN the first instance ends it
+    assert invoke(method="DELETE", headers=headers)["statusCode"] == 204
+
+    # THEN the first instance answers 404 at once; the other serves it until its trust runs out
+    assert invoke(_call({"a": 1, "b": 1}), headers=headers)["statusCode"] == 404
+    assert other.invoke(_call({"a": 1, "b": 1}), headers=headers)["statusCode"] == 200
+    time.sleep(1.1)
+    assert other.invoke(_call({"a": 1, "b": 1}), headers=headers)["statusCode"] == 404
+    assert other.dynamodb_calls == ["GetItem", "GetItem"]
+
+
+def _expiry(runtime: Any, session_id: str) -> int:
+    item = runtime.table.call(
         "get_item", Key={"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": "META"}}, ConsistentRead=True
     )["Item"]
     return int(item["ttl"]["N"])
 
 
-def _set_expiry(lambda_module: Any, session_id: str, expiry: int) -> None:
-    lambda_module.lambda_app.runtime.table.call(
+def _set_expiry(runtime: Any, session_id: str, expiry: int) -> None:
+    runtime.table.call(
         "update_item",
         Key={"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": "META"}},
         UpdateExpression="SET #ttl = :ttl",
@@ -125,33 +174,37 @@ def _set_expiry(lambda_module: Any, session_id: str, expiry: int) -> None:
 
 
 def test_session_expiry_is_written_only_when_it_runs_low(
-    invoke: Invoker, dynamodb_calls: list[str], lambda_module: Any
+    invoke: Invoker, another_instance: Callable[..., Instance]
 ) -> None:
-    # GIVEN a session, created with 1.5 idle lifetimes ahead of it
+    # GIVEN a session, created with 1.5 idle lifetimes ahead of it, used on an instance that
+    # trusts nothing it has read (so that each use below reads what the test wrote)
     ttl = Settings().session_ttl_seconds  # what the instance was built with (same environment)
     session_id = initialize(invoke, "2025-11-25")
-    created = _expiry(lambda_module, session_id)
+    other = another_instance(session_cache_seconds=0)
+    created = _expiry(other.runtime, session_id)
     assert created - time.time() > ttl
     headers = session_headers(session_id, "2025-11-25")
+    calls = other.dynamodb_calls
+    calls.clear()
 
     # WHEN it is used with more than one idle lifetime left: a read only, the expiry unchanged
-    invoke(rpc("ping"), headers=headers)
-    assert dynamodb_calls[-1:] == ["GetItem"]
-    assert _expiry(lambda_module, session_id) == created
+    other.invoke(rpc("ping"), headers=headers)
+    assert calls == ["GetItem"]
+    assert _expiry(other.runtime, session_id) == created
 
     # WHEN it is used with less than one idle lifetime left: the read, then one conditional write
-    _set_expiry(lambda_module, session_id, int(time.time()) + ttl // 3)
-    dynamodb_calls.clear()
-    assert invoke(rpc("ping"), headers=headers)["statusCode"] == 200
-    assert dynamodb_calls == ["GetItem", "UpdateItem"]
+    _set_expiry(other.runtime, session_id, int(time.time()) + ttl // 3)
+    calls.clear()
+    assert other.invoke(rpc("ping"), headers=headers)["statusCode"] == 200
+    assert calls == ["GetItem", "UpdateItem"]
     # THEN it is alive for at least another idle lifetime after this use
-    assert _expiry(lambda_module, session_id) - time.time() >= ttl
+    assert _expiry(other.runtime, session_id) - time.time() >= ttl
 
     # AND an item past its expiry that DynamoDB's lazy sweep has not removed yet is already 404
-    _set_expiry(lambda_module, session_id, int(time.time()) - 1)
-    dynamodb_calls.clear()
-    assert invoke(rpc("ping"), headers=headers)["statusCode"] == 404
-    assert dynamodb_calls == ["GetItem"]
+    _set_expiry(other.runtime, session_id, int(time.time()) - 1)
+    calls.clear()
+    assert other.invoke(rpc("ping"), headers=headers)["statusCode"] == 404
+    assert calls == ["GetItem"]
 
 
 def test_modern_revision_costs_no_dynamodb_call(invoke: Invoker, dynamodb_calls: list[str]) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import time
 from typing import TYPE_CHECKING
 
 import httpx
@@ -94,10 +96,15 @@ def test_dns_rebinding_host_is_refused_through_the_gateway(dev_server: DevServer
 
 
 def test_session_made_on_one_instance_is_valid_on_another_and_ends_everywhere(tmp_path: Path) -> None:
-    # Two separate handler processes (two "Lambda instances") sharing one table.
+    # Two separate handler processes (two "Lambda instances") sharing one table, each trusting a
+    # session it has seen for 1 s (`session_cache_seconds`; 30 by default).
+    shutil.copytree(ROOT / "servers" / "example", tmp_path / "example", ignore=shutil.ignore_patterns("__pycache__"))
+    config = tmp_path / "example" / "mcpkit.toml"
+    config.write_text(config.read_text() + "session_cache_seconds = 1\n")
     with EmbeddedAws() as aws:
-        first = start_dev_server("--aws-endpoint", aws.endpoint)
-        second = start_dev_server("--aws-endpoint", aws.endpoint)
+        args = ("--servers-dir", str(tmp_path), "--server", "example", "--aws-endpoint", aws.endpoint)
+        first = start_dev_server(*args)
+        second = start_dev_server(*args)
         try:
             opened = httpx.post(first.url, json=INIT, headers=HEADERS)
             session = {"mcp-session-id": opened.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
@@ -113,6 +120,8 @@ def test_session_made_on_one_instance_is_valid_on_another_and_ends_everywhere(tm
             assert on_second.json()["result"]["structuredContent"] == {"result": 3.0}
 
             assert httpx.delete(second.url, headers=session).status_code == 204
+            assert httpx.post(second.url, json=call, headers={**HEADERS, **session}).status_code == 404
+            time.sleep(1.1)  # the first instance's trust in what it wrote at initialize runs out
             after = httpx.post(first.url, json=call, headers={**HEADERS, **session})
             assert after.status_code == 404
         finally:

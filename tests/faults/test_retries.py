@@ -63,7 +63,8 @@ def faulty(aws: EmbeddedAws, lambda_module: Any) -> Iterator[Faulty]:
         saved = os.environ["AWS_ENDPOINT_URL_DYNAMODB"]
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = proxy.endpoint
         try:
-            app = lambda_module.LambdaApp(Settings())
+            # No trust window: every use of a session reads it, so every use meets the scripted faults.
+            app = lambda_module.LambdaApp(Settings(session_cache_seconds=0))
             _ = app.runtime.table.client  # made now, against the proxy, with the kit's own retry config
         finally:
             os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = saved
