@@ -48,7 +48,7 @@ class LambdaApp:
         self.adapter = Mangum(self.runtime.app, lifespan="off")
         self.on_event = load_event_handler(settings.server)
         if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
-            # Under SnapStart init runs once, before the snapshot: importing boto3 and building the
+            # Under SnapStart init runs once, before the snapshot: importing botocore and building the
             # client here (~0.3 s) takes it off every restored instance's first session request.
             # Without SnapStart it stays lazy, so a 2026-07-28 cold start never pays for it.
             _ = self.runtime.table.client

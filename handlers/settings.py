@@ -2,7 +2,7 @@
 
 The CDK stack and `mcpkit dev` both fill these from `ServerFolder.runtime_environment()`, so a
 server behaves the same locally and in AWS. The DynamoDB endpoint is not a setting of ours:
-boto3 reads `AWS_ENDPOINT_URL_DYNAMODB` itself (moto, DynamoDB Local).
+botocore reads `AWS_ENDPOINT_URL_DYNAMODB` itself (moto, DynamoDB Local).
 
 A plain pydantic model that reads the environment itself, the way pydantic-settings did (prefix
 `MCPKIT_`, names matched case-insensitively, lists and models as JSON, keyword arguments win):

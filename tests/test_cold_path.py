@@ -27,6 +27,8 @@ from tests.test_handler import HANDSHAKE_REVISIONS, initialize, modern, session_
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from mcpkit.local_aws import EmbeddedAws
+
 # Never imported by `import handlers.lambda_handler`: each belongs to a path that touches AWS or
 # checks auth, and costs tens to hundreds of milliseconds on a cold start that may not need it.
 # Not listed on purpose: the bare `botocore` package (Powertools imports it, ~1 ms, for its
@@ -57,18 +59,38 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-@pytest.fixture(scope="module")
-def cold_modules() -> list[str]:
-    """`sys.modules` after importing the handler in a fresh interpreter, with the deployed env shape."""
+def _modules_after(probe: str, aws_environment: dict[str, str]) -> list[str]:
+    """`sys.modules` after `probe` in a fresh interpreter, with the deployed env shape."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MCPKIT_", "POWERTOOLS_", "AWS_"))}
-    env.update(LAMBDA_ENV)
-    # No DynamoDB endpoint and no credentials: an import that reached for AWS would show here too.
+    env.update({**LAMBDA_ENV, **aws_environment})
     result = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
     modules: list[str] = json.loads(result.stdout.strip().splitlines()[-1])
     return modules
+
+
+@pytest.fixture(scope="module")
+def cold_modules() -> list[str]:
+    # No DynamoDB endpoint and no credentials: an import that reached for AWS would show here too.
+    return _modules_after(PROBE, {})
+
+
+# A session request of a handshake revision on a fresh instance must read DynamoDB; what it loads
+# for that is botocore's client, not boto3 (whose import pulls in s3transfer, ~90 ms).
+SESSION_PROBE = """
+import json, sys
+from handlers.lambda_handler import lambda_app
+lambda_app.runtime.table.call("get_item", Key={"pk": {"S": "SESSION#0"}, "sk": {"S": "META"}}, ConsistentRead=True)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_first_dynamodb_call_loads_botocore_but_not_boto3(aws: EmbeddedAws) -> None:
+    modules = _modules_after(SESSION_PROBE, {k: v for k, v in os.environ.items() if k.startswith("AWS_")})
+    assert _loaded(modules, "botocore.client")
+    assert [name for name in ("boto3", "s3transfer") if _loaded(modules, name)] == []
 
 
 def _loaded(modules: list[str], name: str) -> bool:

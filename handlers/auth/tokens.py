@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from handlers.auth.config import CLOCK_LEEWAY_SECONDS
-from handlers.store import aws_dependency
+from handlers.store import aws_client, aws_dependency
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -67,12 +67,10 @@ class TokenSigner:
     @property
     def _kms(self) -> KMSClient:
         if self._client is None:
-            import boto3
             from botocore.config import Config
 
-            self._client = boto3.client(
-                "kms",
-                config=Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5),
+            self._client = aws_client(
+                "kms", Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5)
             )
         return self._client
 

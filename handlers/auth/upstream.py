@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from handlers.auth.config import CLOCK_LEEWAY_SECONDS
 from handlers.auth.tokens import pkce_challenge
-from handlers.store import StoreUnavailableError, aws_dependency
+from handlers.store import StoreUnavailableError, aws_client, aws_dependency
 
 if TYPE_CHECKING:
     import httpx2
@@ -79,11 +79,10 @@ class CognitoUpstream:
     @property
     def _idp(self) -> CognitoIdentityProviderClient:
         if self._client is None:
-            import boto3
             from botocore.config import Config
 
-            self._client = boto3.client(
-                "cognito-idp", config=Config(retries={"mode": "standard", "total_max_attempts": 3}, read_timeout=5)
+            self._client = aws_client(
+                "cognito-idp", Config(retries={"mode": "standard", "total_max_attempts": 3}, read_timeout=5)
             )
         return self._client
 
