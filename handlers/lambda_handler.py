@@ -49,7 +49,9 @@ class LambdaApp:
         self.on_event = load_event_handler(settings.server)
         if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
             # Under SnapStart init runs once, before the snapshot: importing botocore and building the
-            # client here (~0.3 s) takes it off every restored instance's first session request.
+            # client here (~0.3 s) takes it off every restored instance's first session request. The
+            # after-restore hook drops the client for fresh credentials and connections; rebuilding it
+            # reuses the parsed models (handlers/store.py `aws_client`), ~25 ms here instead of ~100.
             # Without SnapStart it stays lazy, so a 2026-07-28 cold start never pays for it.
             _ = self.runtime.table.client
 

@@ -93,6 +93,31 @@ def test_first_dynamodb_call_loads_botocore_but_not_boto3(aws: EmbeddedAws) -> N
     assert [name for name in ("boto3", "s3transfer") if _loaded(modules, name)] == []
 
 
+# A second client of an instance (the after-restore rebuild, or KMS and Cognito beside DynamoDB
+# for OAuth) must not re-list botocore's data directories: ~900 listings, 60-100 ms a client.
+LOADER_PROBE = """
+import json, os
+from botocore.config import Config
+from handlers.store import aws_client
+aws_client("dynamodb", Config(region_name="us-east-1"))
+listed = []
+real_listdir = os.listdir
+os.listdir = lambda path=".": listed.append(path) or real_listdir(path)
+aws_client("dynamodb", Config(region_name="us-east-1"))
+aws_client("kms", Config(region_name="us-east-1"))
+print(json.dumps(listed))
+"""
+
+
+def test_later_aws_clients_reuse_what_the_first_one_loaded() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", LOADER_PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    listed: list[str] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(listed) <= 2, f"{len(listed)} directory listings for two more clients"  # KMS's own versions
+
+
 def _loaded(modules: list[str], name: str) -> bool:
     return any(m == name or m.startswith(f"{name}.") for m in modules)
 
