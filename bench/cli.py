@@ -36,6 +36,7 @@ from bench.runner import (
     Subject,
     import_profile,
     run_cold,
+    run_restores,
     run_warm,
     subject_environment,
 )
@@ -266,6 +267,13 @@ def main(argv: list[str] | None = None) -> int:
                 # Round 0 fills the page cache and bytecode caches (Lambda's disk is warm too) and is dropped.
                 into = results[(subject.key, revision)] if round_ else Measurement(subject.key, subject.label, revision)
                 run_cold(subject, revision, environments[subject.key], session, into)
+
+        log(f"SnapStart restore, emulated: {len(cold)} initialized processes x {args.runs} forked copies")
+        for subject, revision in cold:
+            session = open_kit_session(revision) if subject.kit and revision in events.HANDSHAKE_REVISIONS else None
+            run_restores(
+                subject, revision, environments[subject.key], session, args.runs, results[(subject.key, revision)]
+            )
 
         for subject in subjects:
             for revision in subject.revisions:

@@ -5,9 +5,14 @@ orchestrator (`bench.runner`) writes a JSON job file, starts `python probe.py JO
 JSON result the probe writes next to it. Nothing is printed: the handlers' own logging goes to
 stdout as it would in Lambda, and the orchestrator discards it.
 
-Two modes:
+Three modes:
 - `cold`: import the handler (timed), then answer the first `tools/call`; the orchestrator turns
   the monotonic timestamps into "process start → first response".
+- `restore`: a SnapStart restore, emulated. Import the handler (the init, with
+  `AWS_LAMBDA_INITIALIZATION_TYPE=snap-start` in the environment), then fork `restores` children
+  one after the other, each a copy of the initialized process as a restored snapshot is. A child
+  runs the after-restore hooks the handler registered (`snapshot_restore_py`, which Lambda's
+  Python runtime provides) and answers the first `tools/call`; fork → response is timed.
 - `warm`: run the setup events (e.g. `initialize`), warm up, then time `iterations` identical
   `tools/call` events one by one, and count the DynamoDB calls the handler's client makes.
 """
@@ -134,7 +139,9 @@ def main(job_path: str) -> None:
 
     request: str = job["request"]
     expect: str = job["expect"]
-    if job["mode"] == "cold":
+    if job["mode"] == "restore":
+        result["restore_ns"], result["error"] = restores(handler, with_session(json.loads(request), session_id), job)
+    elif job["mode"] == "cold":
         response = handler(with_session(json.loads(request), session_id), LambdaContext())
         result["first_response_ns"] = time.monotonic_ns()
         # CPU time since the process started (interpreter start-up included): steadier than wall
@@ -175,6 +182,41 @@ def main(job_path: str) -> None:
 
     with open(job["result_path"], "w") as handle:
         json.dump(result, handle)
+
+
+def restores(handler: Any, event: dict[str, Any], job: dict[str, Any]) -> tuple[list[int], str | None]:
+    """Fork → first response of `job["restores"]` children of this initialized process, and the first failure."""
+    durations: list[int] = []
+    for _ in range(job["restores"]):
+        read_end, write_end = os.pipe()
+        forked = time.monotonic_ns()
+        pid = os.fork()
+        if pid == 0:  # the restored copy
+            os.close(read_end)
+            outcome: dict[str, Any]
+            try:
+                try:
+                    from snapshot_restore_py import get_after_restore
+                except ImportError:  # a peer's interpreter without Lambda's runtime library: no hooks
+                    hooks: list[Any] = []
+                else:
+                    hooks = list(get_after_restore())
+                for hook, args, kwargs in hooks:
+                    hook(*args, **kwargs)
+                response = handler(event, LambdaContext())
+                outcome = {"ns": time.monotonic_ns() - forked, "error": failure(response, job["expect"])}
+            except BaseException as exc:  # reported to the parent, which fails the run
+                outcome = {"ns": 0, "error": f"{type(exc).__name__}: {exc}"}
+            os.write(write_end, json.dumps(outcome).encode())
+            os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            outcome = json.loads(pipe.read() or b'{"ns": 0, "error": "the restored copy died"}')
+        os.waitpid(pid, 0)
+        if outcome["error"]:
+            return durations, str(outcome["error"])
+        durations.append(int(outcome["ns"]))
+    return durations, None
 
 
 if __name__ == "__main__":

@@ -57,6 +57,8 @@ class Measurement:
     label: str
     revision: str
     first_response_ms: list[float] = field(default_factory=list)
+    # SnapStart restore, emulated: fork of the initialized process → first response (bench/probe.py).
+    restore_ms: list[float] = field(default_factory=list)
     first_response_cpu_ms: list[float] = field(default_factory=list)
     import_ms: list[float] = field(default_factory=list)
     modules: int | None = None
@@ -149,6 +151,10 @@ def cold_job(subject: Subject, revision: str, session_id: str | None) -> dict[st
     }
 
 
+def restore_job(subject: Subject, revision: str, session_id: str | None, restores: int) -> dict[str, Any]:
+    return {**cold_job(subject, revision, session_id), "mode": "restore", "restores": restores}
+
+
 def warm_job(subject: Subject, revision: str) -> dict[str, Any]:
     setup: list[dict[str, Any]] = []
     session_id: str | None = None
@@ -184,6 +190,18 @@ def run_cold(
     into.first_response_cpu_ms.append(result["first_response_cpu_ns"] / 1e6)
     into.import_ms.append(result["import_ns"] / 1e6)
     into.modules = int(result["modules"])
+
+
+def run_restores(
+    subject: Subject, revision: str, env: Mapping[str, str], session_id: str | None, restores: int, into: Measurement
+) -> None:
+    """One initialized process (a SnapStart init), then `restores` forked copies answering their first request."""
+    snapstart_env = {**env, "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"}
+    job = restore_job(subject, revision, session_id, restores)
+    result, _, _ = _run_probe(subject, job, snapstart_env, COLD_TIMEOUT_S + restores * 10)
+    if result.get("error"):
+        raise RunError(f"{subject.label} [{revision}] request after an emulated restore failed: {result['error']}")
+    into.restore_ms = [ns / 1e6 for ns in result["restore_ns"]]
 
 
 def run_warm(subject: Subject, revision: str, env: Mapping[str, str], into: Measurement) -> None:

@@ -1,0 +1,74 @@
+"""The benchmark's emulated SnapStart restore (`bench/probe.py`, mode `restore`), on a tiny handler."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+from tests.conftest import ROOT
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+HANDLER = """
+import os
+from snapshot_restore_py import register_after_restore
+
+state = {"init_pid": os.getpid(), "restored_in": None}
+
+
+def restored():
+    state["restored_in"] = os.getpid()
+
+
+register_after_restore(restored)
+
+
+def handler(event, context):
+    # A copy answers only once its hooks ran, in its own process: never the initialized one.
+    fresh = state["restored_in"] == os.getpid() != state["init_pid"]
+    return {"statusCode": 200, "body": "restored" if fresh else "stale"}
+"""
+
+
+def _probe(tmp_path: Path, restores: int, expect: str = "restored") -> dict[str, object]:
+    (tmp_path / "tiny_handler.py").write_text(HANDLER)
+    job = {
+        "mode": "restore",
+        "cwd": str(ROOT),
+        "sys_path": [str(tmp_path)],
+        "handler": "tiny_handler:handler",
+        "setup": [],
+        "request": json.dumps({"body": "{}"}),
+        "expect": expect,
+        "restores": restores,
+        "result_path": str(tmp_path / "result.json"),
+    }
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    completed = subprocess.run(
+        [sys.executable, "-P", str(ROOT / "bench" / "probe.py"), str(tmp_path / "job.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    result: dict[str, object] = json.loads((tmp_path / "result.json").read_text())
+    return result
+
+
+def test_each_restored_copy_runs_the_hooks_before_answering(tmp_path: Path) -> None:
+    result = _probe(tmp_path, restores=3)
+    assert result["error"] is None
+    durations = result["restore_ns"]
+    assert isinstance(durations, list)
+    assert len(durations) == 3
+    assert all(isinstance(ns, int) and ns > 0 for ns in durations)
+
+
+def test_a_copy_that_answers_wrongly_fails_the_run(tmp_path: Path) -> None:
+    result = _probe(tmp_path, restores=2, expect="something else")
+    assert "restored" in str(result["error"])  # the failure quotes what the copy answered
+    assert result["restore_ns"] == []
