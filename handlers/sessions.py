@@ -11,9 +11,10 @@ An instance that has created or read a session trusts what it saw for `cache_sec
 the expiry it saw), so a burst of calls costs at most one read, not one each. The price: a `DELETE`
 served by another instance reaches this one only when its trust runs out (the instance that served
 it answers 404 at once). The spec lets a server refuse client-initiated termination outright
-(405), so a termination that takes seconds to reach every instance is within it, and the id grants
-nothing: the bearer token is checked on every request, and a request without an id is served too
-(claude-ai-mcp #975). `cache_seconds = 0` reads on every request.
+(405; basic/transports, "Session Management"), so a termination that takes seconds to reach every
+instance is within it, and the id grants nothing: the bearer token is checked on every request, and
+a request without an id is served too (claude-ai-mcp #975). `cache_seconds = 0` reads on every
+request.
 """
 
 from __future__ import annotations
