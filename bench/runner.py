@@ -48,6 +48,8 @@ class Subject:
     dynamodb_client: str | None = None
     warm_iterations: int = 2000
     warm_note: str = ""
+    # Emulated restores (forked copies) at most; None: as many as cold runs.
+    max_restores: int | None = None
     kit: bool = False
 
 
