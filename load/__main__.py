@@ -8,9 +8,11 @@ Everything runs on loopback and stops by itself (a hard deadline; every request 
 
 Phases: open 500 sessions (initialize; a 503 is retried, as a client would), then tool calls,
 tool lists and pings on random sessions (plus some session-less 2026-07-28 calls) until the
-budget is spent, then end 100 sessions (DELETE). With faults switched off, it then checks that
-every session still open answers, every ended one is 404, no request got a 5xx other than the
-documented 503 (with Retry-After and a JSON-RPC error), and every session item in the table is whole.
+budget is spent, then end 100 sessions (DELETE). With faults switched off, and once the
+instances' trust in what they saw has run out (the server's `session_cache_seconds`; a DELETE
+reaches the other instances only then), it checks that every session still open answers, every
+ended one is 404, no request got a 5xx other than the documented 503 (with Retry-After and a
+JSON-RPC error), and every session item in the table is whole.
 
 Fault mix (share of DynamoDB requests): throttled 3% (ProvisionedThroughputExceeded 2%,
 ThrottlingException 1%), 500 1%, 503 0.8%, lost response (applied, then held past the 3 s read
@@ -36,8 +38,10 @@ from typing import IO, Any
 import httpx
 
 from mcpkit.messages import MODERN, modern_meta, rpc
+from mcpkit.server_config import load_server
 
 ROOT = Path(__file__).resolve().parent.parent
+SERVER = "example"
 FAULTS = {"throttle": 0.02, "throttling": 0.01, "internal": 0.01, "unavailable": 0.008, "timeout": 0.002}
 HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 VERSION = "2025-06-18"
@@ -112,7 +116,7 @@ def start_dev(aws_endpoint: str, instances: int, log: IO[str]) -> tuple[subproce
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MCPKIT_", "AWS_ENDPOINT_URL"))}
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "mcpkit", "dev", "--server", "example", "--auth", "none", "--port", str(port)),
+            *(sys.executable, "-m", "mcpkit", "dev", "--server", SERVER, "--auth", "none", "--port", str(port)),
             *("--instances", str(instances), "--aws-endpoint", aws_endpoint),
         ],
         cwd=ROOT,
@@ -362,6 +366,7 @@ def main() -> None:
         timings = asyncio.run(asyncio.wait_for(drive(url, args, run, ended), args.deadline))
         faults = backend.counts()
         backend.rates({})
+        time.sleep(load_server(ROOT / "servers" / SERVER).config.session_cache_seconds + 1)
         verified = asyncio.run(asyncio.wait_for(verify(url, run, ended, args.clients), args.deadline))
         items = session_items(backend.moto)
         open_ids = {f"SESSION#{s}" for s in set(run.sessions) - set(ended)}
