@@ -194,6 +194,11 @@ def create_awslabs_table(endpoint: str) -> None:
         )
 
 
+def session_for(subject: Subject, revision: str) -> str | None:
+    """For the kit on a handshake revision, a session opened elsewhere for the first request to carry."""
+    return open_kit_session(revision) if subject.kit and revision in events.HANDSHAKE_REVISIONS else None
+
+
 def open_kit_session(version: str) -> str:
     """A live session in the table, opened as `initialize` on another instance would have."""
     from handlers.sessions import SessionStore
@@ -264,14 +269,14 @@ def main(argv: list[str] | None = None) -> int:
                 if not round_ and subject.key in warmed:
                     continue  # one unmeasured process per subject fills the caches
                 warmed.add(subject.key)
-                session = open_kit_session(revision) if subject.kit and revision in events.HANDSHAKE_REVISIONS else None
+                session = session_for(subject, revision)
                 # Round 0 fills the page cache and bytecode caches (Lambda's disk is warm too) and is dropped.
                 into = results[(subject.key, revision)] if round_ else Measurement(subject.key, subject.label, revision)
                 run_cold(subject, revision, environments[subject.key], session, into)
 
         log(f"SnapStart restore, emulated: {len(cold)} initialized processes x {args.runs} forked copies")
         for subject, revision in cold:
-            session = open_kit_session(revision) if subject.kit and revision in events.HANDSHAKE_REVISIONS else None
+            session = session_for(subject, revision)
             restores = min(args.runs, subject.max_restores or args.runs)
             run_restores(
                 subject, revision, environments[subject.key], session, restores, results[(subject.key, revision)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -101,18 +102,26 @@ def invoke(lambda_module: Any) -> Invoker:
     return Invoker(lambda_module.handler, load_event("http_api_post_mcp"))
 
 
-@pytest.fixture
-def dynamodb_calls(lambda_module: Any) -> Iterator[list[str]]:
-    """Names of the DynamoDB operations the handler makes while the test runs (a botocore event hook)."""
+@contextlib.contextmanager
+def recording_dynamodb_calls(client: Any) -> Iterator[list[str]]:
+    """Names of the DynamoDB operations `client` makes inside the block (a botocore event hook)."""
     calls: list[str] = []
-    client = lambda_module.lambda_app.runtime.table.client
 
     def record(model: Any, **_: Any) -> None:
         calls.append(model.name)
 
     client.meta.events.register("before-call.dynamodb", record)
-    yield calls
-    client.meta.events.unregister("before-call.dynamodb", record)
+    try:
+        yield calls
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", record)
+
+
+@pytest.fixture
+def dynamodb_calls(lambda_module: Any) -> Iterator[list[str]]:
+    """Names of the DynamoDB operations the handler makes while the test runs."""
+    with recording_dynamodb_calls(lambda_module.lambda_app.runtime.table.client) as calls:
+        yield calls
 
 
 def free_port() -> int:

@@ -9,6 +9,7 @@ those milliseconds, so a later change cannot silently undo them:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -21,11 +22,11 @@ import pytest
 
 from handlers.settings import Settings
 from mcpkit.messages import rpc
-from tests.conftest import LAMBDA_ENV, ROOT, Invoker, load_event
+from tests.conftest import LAMBDA_ENV, ROOT, Invoker, load_event, recording_dynamodb_calls
 from tests.test_handler import HANDSHAKE_REVISIONS, initialize, modern, session_headers
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from mcpkit.local_aws import EmbeddedAws
 
@@ -147,16 +148,15 @@ class Instance:
 
 
 @pytest.fixture
-def another_instance(lambda_module: Any) -> Callable[..., Instance]:
-    def build(**settings: Any) -> Instance:
-        app = lambda_module.LambdaApp(Settings(**settings))  # the deployed environment, plus `settings`
-        calls: list[str] = []
-        app.runtime.table.client.meta.events.register(
-            "before-call.dynamodb", lambda model, **_: calls.append(model.name)
-        )
-        return Instance(Invoker(app, load_event("http_api_post_mcp")), calls, app.runtime)
+def another_instance(lambda_module: Any) -> Iterator[Callable[..., Instance]]:
+    with contextlib.ExitStack() as recordings:
 
-    return build
+        def build(**settings: Any) -> Instance:
+            app = lambda_module.LambdaApp(Settings(**settings))  # the deployed environment, plus `settings`
+            calls = recordings.enter_context(recording_dynamodb_calls(app.runtime.table.client))
+            return Instance(Invoker(app, load_event("http_api_post_mcp")), calls, app.runtime)
+
+        yield build
 
 
 @pytest.mark.parametrize("version", HANDSHAKE_REVISIONS)

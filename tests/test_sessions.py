@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 import handlers.sessions
 from handlers.sessions import SessionStore
 from handlers.store import Table
-from tests.conftest import TEST_TABLE
+from tests.conftest import TEST_TABLE, recording_dynamodb_calls
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -58,15 +58,8 @@ def table(aws: EmbeddedAws) -> Table:
 @pytest.fixture
 def calls(table: Table) -> Iterator[list[str]]:
     """DynamoDB operations of every store built on `table`."""
-    recorded: list[str] = []
-
-    def record(model: Any, **_: Any) -> None:
-        recorded.append(model.name)
-
-    client = table.client
-    client.meta.events.register("before-call.dynamodb", record)
-    yield recorded
-    client.meta.events.unregister("before-call.dynamodb", record)
+    with recording_dynamodb_calls(table.client) as recorded:
+        yield recorded
 
 
 def test_a_session_is_only_ever_its_owners(table: Table, calls: list[str]) -> None:
