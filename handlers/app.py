@@ -57,7 +57,12 @@ def create_runtime(settings: Settings) -> Runtime:
         oauth = OAuthServer.from_settings(settings, table, functools.partial(_catalog, server))
     endpoint = McpEndpoint(
         transport,
-        SessionStore(table, settings.session_ttl_seconds, settings.session_cache_seconds),
+        SessionStore(
+            table,
+            settings.session_ttl_seconds,
+            settings.session_cache_seconds,
+            key=settings.session_key.get_secret_value().encode() if settings.session_key else None,
+        ),
         RequestGuard(settings.allowed_hosts, settings.allowed_origins),
         settings.max_body_bytes,
         gate=oauth.gate if oauth is not None else None,

@@ -15,10 +15,19 @@ it answers 404 at once). The spec lets a server refuse client-initiated terminat
 instance is within it, and the id grants nothing: the bearer token is checked on every request, and
 a request without an id is served too (claude-ai-mcp #975). `cache_seconds = 0` reads on every
 request.
+
+With a key (`MCPKIT_SESSION_KEY`, which the stack generates), an id also carries its opening time
+and protocol version under an HMAC bound to the owner, and every instance trusts a valid id for
+`cache_seconds` after it was opened, as the opening instance does: the first requests after
+`initialize` often reach a fresh instance, which then answers without DynamoDB (botocore's import
+and client are most of a cold start's extra cost). The bound on a `DELETE` reaching the others is
+the same window. A key that does not match (rotated, or another `mcpkit dev`) only means a read.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 import time
@@ -26,7 +35,9 @@ from dataclasses import dataclass
 
 from handlers.store import ConditionFailedError, Table
 
-_SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
+# `<random>` alone, or `<random>.<opened, epoch s>.<protocol version>.<HMAC>` when the store has a key.
+_SESSION_ID = re.compile(r"^[0-9a-f]{32}(?:\.[0-9]{10}\.[0-9]{4}-[0-9]{2}-[0-9]{2}\.[0-9a-f]{32})?$")
+_VERSION = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 # Enough for every session a busy instance sees in a trust window; the oldest read goes first.
 _CACHE_ENTRIES = 4096
 
@@ -50,17 +61,25 @@ def _key(session_id: str) -> dict[str, dict[str, str]]:
 
 
 class SessionStore:
-    def __init__(self, table: Table, ttl_seconds: int, cache_seconds: int = 0) -> None:
+    def __init__(self, table: Table, ttl_seconds: int, cache_seconds: int = 0, key: bytes | None = None) -> None:
         self._table = table
         self._ttl = ttl_seconds
         # Writes slide the expiry this far past the promised idle lifetime, so most uses only read.
         self._lifetime = ttl_seconds + ttl_seconds // 2
         self._cache_seconds = cache_seconds
         self._reads: dict[str, _Read] = {}
+        self._key = key
+        # Never so long that the expiry written at opening would have needed sliding.
+        self._signed_trust = min(cache_seconds, self._lifetime - ttl_seconds) if key else 0
+        # Ended here: a signed id must not be trusted again on this instance.
+        self._ended: dict[str, None] = {}
 
     def create(self, protocol_version: str, owner: str | None = None) -> Session:
         session_id = secrets.token_hex(16)
         now = int(time.time())
+        if self._key is not None and _VERSION.fullmatch(protocol_version):
+            opened = f"{session_id}.{now}.{protocol_version}"
+            session_id = f"{opened}.{self._mac(opened, owner)}"
         item = {
             **_key(session_id),
             "protocolVersion": {"S": protocol_version},
@@ -87,10 +106,28 @@ class SessionStore:
         now = int(time.time())
         read = self._reads.get(session_id)
         if read is None or read.trusted_until <= time.monotonic() or read.expires - now < self._ttl:
+            vouched = self._vouched(session_id, owner, now)
+            if vouched is not None:
+                return vouched
             read = self._read(session_id, owner, now)
         if read is None or (owner is not None and read.session.owner != owner):
             return None
         return read.session
+
+    def _mac(self, opened: str, owner: str | None) -> str:
+        assert self._key is not None
+        message = f"{opened}.{owner or ''}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
+
+    def _vouched(self, session_id: str, owner: str | None, now: int) -> Session | None:
+        """The session a signed id proves was opened by `owner` less than the trust window ago."""
+        if self._signed_trust <= 0 or session_id.count(".") != 3 or session_id in self._ended:
+            return None
+        opened, mac = session_id.rsplit(".", 1)
+        _, at, version = opened.split(".")
+        if not 0 <= now - int(at) < self._signed_trust or not hmac.compare_digest(mac, self._mac(opened, owner)):
+            return None
+        return Session(session_id, version, owner)
 
     def _read(self, session_id: str, owner: str | None, now: int) -> _Read | None:
         self._reads.pop(session_id, None)
@@ -135,6 +172,10 @@ class SessionStore:
         if not _SESSION_ID.fullmatch(session_id):
             return False
         self._reads.pop(session_id, None)
+        if self._signed_trust > 0:
+            if len(self._ended) >= _CACHE_ENTRIES:
+                del self._ended[next(iter(self._ended))]
+            self._ended[session_id] = None
         condition, names, values = _owned("attribute_exists(pk) AND #ttl > :now", owner)
         try:
             self._table.call(

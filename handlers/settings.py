@@ -17,7 +17,7 @@ import types
 import typing
 from typing import Annotated, Any, ClassVar, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from handlers.auth.scopes import ScopePolicy
 
@@ -51,6 +51,8 @@ class Settings(EnvSettings):
     session_ttl_seconds: Annotated[int, Field(ge=60)] = 24 * 3600
     # How long an instance trusts a session it has read (handlers/sessions.py says what that costs).
     session_cache_seconds: Annotated[int, Field(ge=0, le=300)] = 30
+    # Signs session ids so that any instance can trust a fresh one without a read (handlers/sessions.py).
+    session_key: SecretStr | None = None
     # API Gateway accepts 10 MB; an MCP request is rarely more than a few KB, so refuse early and clearly.
     sdk_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING"
     max_body_bytes: Annotated[int, Field(ge=1024, le=10 * 1024 * 1024)] = 1024 * 1024
@@ -88,6 +90,13 @@ class Settings(EnvSettings):
             if missing:
                 raise ValueError(f"MCPKIT_AUTH_MODE=oauth needs {', '.join(missing)} (the stack sets them)")
         return self
+
+    @field_validator("session_key", mode="after")
+    @classmethod
+    def _long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and len(key.get_secret_value()) < 32:
+            raise ValueError("MCPKIT_SESSION_KEY must be at least 32 random characters (the stack generates one)")
+        return key
 
     @field_validator("allowed_origins", "allowed_hosts", mode="after")
     @classmethod

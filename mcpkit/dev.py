@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,8 @@ def dev_environment(folder: ServerFolder, options: DevOptions, aws_endpoint: str
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+        # The stack draws one at deploy; a local one per run (another run's ids are only read).
+        "MCPKIT_SESSION_KEY": secrets.token_hex(32),
         **endpoint_environment(aws_endpoint),
     }
     return env

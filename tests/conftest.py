@@ -79,6 +79,8 @@ LAMBDA_ENV = {
     "MCPKIT_SERVER": "servers/example/server.py:mcp",
     "MCPKIT_ALLOWED_ORIGINS": '["http://localhost:6274"]',
     "MCPKIT_ALLOWED_HOSTS": '["mcp.example.com"]',
+    # As the stack sets it (drawn at deploy; stacks/constructs/mcp_server.py).
+    "MCPKIT_SESSION_KEY": "test-session-key-of-at-least-32-characters",
     "POWERTOOLS_SERVICE_NAME": "example",
     "POWERTOOLS_METRICS_NAMESPACE": "McpKit",
     "POWERTOOLS_METRICS_DISABLED": "true",

@@ -27,6 +27,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_route53_targets as targets
 from aws_cdk import aws_sns as sns
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from mcpkit import gateway_contract as contract
@@ -263,6 +264,7 @@ class McpServer(Construct):
         if self.oauth is not None:
             environment.update(self.oauth.environment.as_env())
             self.oauth.grant_runtime(self.role)
+        environment["MCPKIT_SESSION_KEY"] = self._session_key(retention)
 
         self.function = lambda_.Function(
             self,
@@ -369,6 +371,49 @@ class McpServer(Construct):
         cfn_integrations[0].add_property_override(
             "ResponseParameters", cfn_response_parameters(contract.RESPONSE_PARAMETER_MAPPINGS)
         )
+
+    def _session_key(self, retention: logs.RetentionDays) -> str:
+        """64 random characters, drawn once when the stack is created, that sign session ids.
+
+                Secrets Manager's GetRandomPassword generates them without storing a secret (nothing to pay
+                for monthly). The key is only as secret as the function's environment, which is enough: a
+                forged id would still need the bearer token of its owner and would only spare a read
+                (handlers/sessions.py). CloudFormation draws again only when the custom resource itself changes
+        (a CDK upgrade may do that); a new key only costs the sessions open at the time a read.
+        """
+        log_group = logs.LogGroup(self, "SessionKeyLogs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
+        # Its own role instead of the provider's default one, which has AWSLambdaBasicExecutionRole.
+        role = iam.Role(self, "SessionKeyRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
+            )
+        )
+        role.add_to_policy(iam.PolicyStatement(actions=["secretsmanager:GetRandomPassword"], resources=["*"]))
+        Validations.of(role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason="secretsmanager:GetRandomPassword acts on no resource, so it cannot be scoped to one.",
+            )
+        )
+        draw = cr.AwsSdkCall(
+            service="SecretsManager",
+            action="getRandomPassword",
+            parameters={"PasswordLength": 64, "ExcludePunctuation": True},
+            physical_resource_id=cr.PhysicalResourceId.of("session-key"),
+            logging=cr.Logging.with_data_hidden(),
+        )
+        # on_update too: an update without a response would leave GetAtt nothing to read.
+        key = cr.AwsCustomResource(
+            self,
+            "SessionKey",
+            on_create=draw,
+            on_update=draw,
+            role=role,
+            install_latest_aws_sdk=False,
+            log_group=log_group,
+        )
+        return key.get_response_field("RandomPassword")
 
     def _grant_secrets(self, secrets: SecretReferences) -> None:
         stack = Stack.of(self)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
+from aws_cdk.custom_resources import AwsCustomResource
 
 from mcpkit import gateway_contract as contract
 from stacks.constructs.mcp_server import ACCESS_LOG_FORMAT, TABLE_ACTIONS, cfn_response_parameters, route_keys
@@ -21,8 +22,15 @@ pytestmark = pytest.mark.slow
 Resources = dict[str, dict[str, Any]]
 
 
+# The session key's custom resource and its one-off provider (function, role, logs) have their own test;
+# the others look only at the server's resources.
+SESSION_KEY_PARTS = ("ServerSessionKey", "AWS" + AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", ""))
+
+
 def of_type(template: dict[str, Any], cfn_type: str) -> Resources:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == cfn_type}
+    return {
+        k: v for k, v in template["Resources"].items() if v["Type"] == cfn_type and not k.startswith(SESSION_KEY_PARTS)
+    }
 
 
 def only(template: dict[str, Any], cfn_type: str) -> tuple[str, dict[str, Any]]:
@@ -89,6 +97,8 @@ def test_environment_is_runtime_environment_plus_infra_only(synth: Synth) -> Non
         expected: dict[str, Any] = dict(server.runtime_environment(root=synth.root, table_name="TABLE"))
         expected["MCPKIT_TABLE_NAME"] = {"Ref": table_id}
         expected["POWERTOOLS_LOG_LEVEL"] = server.config.log_level
+        session_key, _ = next((k, v) for k, v in template["Resources"].items() if v["Type"] == "Custom::AWS")
+        expected["MCPKIT_SESSION_KEY"] = {"Fn::GetAtt": [session_key, "RandomPassword"]}
         if server.config.xray:
             expected |= {"POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false", "POWERTOOLS_TRACER_CAPTURE_ERROR": "true"}
         else:
@@ -451,3 +461,35 @@ def test_alarms_and_dashboard(synth: Synth) -> None:
         body = json.dumps(dashboard["Properties"]["DashboardBody"])
         for metric in ("Invocations", "Errors", "Throttles", "Duration", "5xx", "Latency", "ThrottledRequests"):
             assert metric in body
+
+
+def test_session_key_is_drawn_by_the_stack_and_never_logged(synth: Synth) -> None:
+    for server in synth.servers.values():
+        template = synth.template(server.stack_name)
+        keys = {k: v for k, v in template["Resources"].items() if v["Type"] == "Custom::AWS"}
+        assert len(keys) == 1
+        ((key_id, key),) = keys.items()
+        assert key_id.startswith("ServerSessionKey")
+        for event in ("Create", "Update"):
+            call = json.loads(key["Properties"][event])
+            assert call["service"] == "SecretsManager"
+            assert call["action"] == "getRandomPassword"
+            assert call["parameters"] == {"PasswordLength": 64, "ExcludePunctuation": True}
+            assert call["logApiResponseData"] is False
+        assert "Delete" not in key["Properties"]
+        provider = {k: v for k, v in template["Resources"].items() if k.startswith(SESSION_KEY_PARTS[1])}
+        function = next(v for v in provider.values() if v["Type"] == "AWS::Lambda::Function")
+        role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        assert role_id.startswith("ServerSessionKeyRole")
+        role = template["Resources"][role_id]["Properties"]
+        assert "ManagedPolicyArns" not in role
+        statements = [
+            statement
+            for policy in template["Resources"].values()
+            if policy["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in policy["Properties"]["Roles"]
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        ]
+        actions = sorted(a for s in statements for a in as_list(s["Action"]))
+        assert actions == ["logs:CreateLogStream", "logs:PutLogEvents", "secretsmanager:GetRandomPassword"]
+        logs_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert template["Resources"][logs_group]["Properties"]["RetentionInDays"] == server.config.log_retention_days
