@@ -51,6 +51,8 @@ NAIVE: Final = Env("naive")
 AWSLABS: Final = Env("awslabs")
 RUNMCP: Final = Env("runmcp")
 KIT_TABLE_CLIENT: Final = "handlers.lambda_handler:lambda_app.runtime.table.client"
+# The key the stack draws at deploy, shared by the kit's instances and the bench's "other instance".
+SESSION_KEY: Final = "bench-session-key-drawn-by-the-stack-at-deploy"
 # Beyond what the issue asks for, and ~30 s of moto calls: run with `--only awslabs-dynamodb`.
 OPTIONAL_PEERS: Final = frozenset({"awslabs-dynamodb"})
 
@@ -68,7 +70,9 @@ def kit_subject(name: str, server_dir: Path, task_dir: Path, warm_iterations: in
     folder = load_server(server_dir)
     environ = folder.runtime_environment(root=ROOT, table_name=TABLE)
     # What the stack adds for a function with default settings (stacks/constructs/mcp_server.py).
-    environ.update({"POWERTOOLS_LOG_LEVEL": "INFO", "POWERTOOLS_TRACE_DISABLED": "true"})
+    environ.update(
+        {"POWERTOOLS_LOG_LEVEL": "INFO", "POWERTOOLS_TRACE_DISABLED": "true", "MCPKIT_SESSION_KEY": SESSION_KEY}
+    )
     tool, arguments, expect = (
         ("add", {"a": 2, "b": 40}, "42") if name == "example" else ("text_stats", {"text": "forty two"}, '"words"')
     )
@@ -97,7 +101,8 @@ def reading_subject(example: Subject) -> Subject:
     """The example server with `session_cache_seconds = 0`: what a session check costs when it reads.
 
     Informational, not a target row: it shows the read that every instance pays once per trust
-    window (and on every request with this setting), on one handshake revision.
+    window (and on every request with this setting), on one handshake revision: warm, and cold as
+    the first request on a fresh instance of a session opened longer than the window ago.
     """
     return dataclasses.replace(
         example,
@@ -105,7 +110,7 @@ def reading_subject(example: Subject) -> Subject:
         label=f"{example.label}, session_cache_seconds = 0 (a DynamoDB read per request)",
         environ={**example.environ, "MCPKIT_SESSION_CACHE_SECONDS": "0"},
         revisions=("2025-11-25",),
-        cold_revisions=(),
+        cold_revisions=("2025-11-25",),
         kit=False,
     )
 
@@ -196,15 +201,16 @@ def create_awslabs_table(endpoint: str) -> None:
 
 def session_for(subject: Subject, revision: str) -> str | None:
     """For the kit on a handshake revision, a session opened elsewhere for the first request to carry."""
-    return open_kit_session(revision) if subject.kit and revision in events.HANDSHAKE_REVISIONS else None
+    kit = subject.dynamodb_client == KIT_TABLE_CLIENT
+    return open_kit_session(revision) if kit and revision in events.HANDSHAKE_REVISIONS else None
 
 
 def open_kit_session(version: str) -> str:
-    """A live session in the table, opened as `initialize` on another instance would have."""
+    """A live session in the table, opened just now as `initialize` on another instance would have."""
     from handlers.sessions import SessionStore
     from handlers.store import Table
 
-    return SessionStore(Table(TABLE), ttl_seconds=3600).create(version).id
+    return SessionStore(Table(TABLE), ttl_seconds=3600, key=SESSION_KEY.encode()).create(version).id
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,7 +49,7 @@ class Settings(EnvSettings):
     # Custom domains the API is also reachable on; the execute-api domain is taken from each request's context.
     allowed_hosts: list[str] = Field(default_factory=list)
     session_ttl_seconds: Annotated[int, Field(ge=60)] = 24 * 3600
-    # How long an instance trusts a session it has read (handlers/sessions.py says what that costs).
+    # How long instances trust a session after opening or reading it (handlers/sessions.py says what that costs).
     session_cache_seconds: Annotated[int, Field(ge=0, le=300)] = 30
     # Signs session ids so that any instance can trust a fresh one without a read (handlers/sessions.py).
     session_key: SecretStr | None = None

@@ -184,8 +184,9 @@ class ServerConfig(_Strict):
         Field(
             ge=0,
             le=300,
-            description="How long an instance trusts a session it has read; a DELETE on another instance "
-            "reaches it within this time. 0: one DynamoDB read per request.",
+            description="How long every instance trusts a session after its opening (its id is signed), "
+            "and an instance a session it has read; a DELETE on another instance reaches it within this "
+            "time. 0: one DynamoDB read per request.",
         ),
     ] = 30
     throttling: Throttling = Throttling()
