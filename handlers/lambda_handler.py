@@ -8,6 +8,7 @@ the after-restore hook renews what must not be shared between restored instances
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import logging
 import os
@@ -23,6 +24,7 @@ from mangum import Mangum
 from handlers.app import Runtime, create_runtime
 from handlers.server_loader import load_event_handler
 from handlers.settings import Settings
+from handlers.store import StoreUnavailableError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -54,6 +56,10 @@ class LambdaApp:
             # reuses the parsed models (handlers/store.py `aws_client`), ~25 ms here instead of ~100.
             # Without SnapStart it stays lazy, so a 2026-07-28 cold start never pays for it.
             _ = self.runtime.table.client
+            if self.runtime.oauth is not None:
+                # It verifies every bearer token; fetched now, no restored copy asks KMS for it.
+                with contextlib.suppress(StoreUnavailableError):  # logged; fetched on first use instead
+                    self.runtime.oauth.signer.public_key()
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         # Anything that ran `asyncio.run()` on this thread since (a test, a tool) leaves no loop set.

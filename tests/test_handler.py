@@ -290,6 +290,40 @@ def test_snapstart_init_builds_the_dynamodb_client_ahead_and_restore_renews_it(
     assert app.runtime.table.client is not snapshotted
 
 
+def test_snapstart_init_fetches_the_token_verification_key_ahead(
+    lambda_module: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    from handlers.settings import Settings
+
+    def oauth_settings(key_id: str) -> Settings:
+        return Settings(
+            server="servers/example/server.py:mcp",
+            table_name="unused",
+            auth_mode="oauth",
+            kms_key_id=key_id,
+            cognito_user_pool_id="unused",
+            cognito_client_id="unused",
+            dev_login=True,
+        )
+
+    key_id = boto3.client("kms").create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+
+    # GIVEN the init phase that Lambda runs before taking a SnapStart snapshot
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")
+    app = lambda_module.LambdaApp(oauth_settings(key_id))
+    # WHEN a copy is restored
+    app.after_restore()
+    # THEN it verifies tokens with the key fetched during init, without a KMS call or client
+    signer = app.runtime.oauth.signer
+    assert signer._public is not None
+    assert signer._client is None
+
+    # AND a KMS failure during init leaves the key to the first request instead of failing the init
+    assert lambda_module.LambdaApp(oauth_settings("alias/missing")).runtime.oauth.signer._public is None
+
+
 def test_without_snapstart_the_dynamodb_client_stays_lazy(lambda_module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from handlers.settings import Settings
 
