@@ -60,15 +60,26 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-def _modules_after(probe: str, aws_environment: dict[str, str]) -> list[str]:
-    """`sys.modules` after `probe` in a fresh interpreter, with the deployed env shape."""
+def _run_probe(probe: str, aws_environment: dict[str, str], *args: str) -> Any:
+    """The JSON that `probe` prints last, run in a fresh interpreter with the deployed env shape."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MCPKIT_", "POWERTOOLS_", "AWS_"))}
     env.update({**LAMBDA_ENV, **aws_environment})
     result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", probe, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
-    modules: list[str] = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _modules_after(probe: str, aws_environment: dict[str, str]) -> list[str]:
+    """`sys.modules` after `probe`."""
+    modules: list[str] = _run_probe(probe, aws_environment)
     return modules
 
 
@@ -143,20 +154,7 @@ def test_a_fresh_instance_serves_a_just_opened_session_without_aws(aws: Embedded
     key = LAMBDA_ENV["MCPKIT_SESSION_KEY"].encode()
     session = SessionStore(Table(TEST_TABLE), Settings().session_ttl_seconds, 30, key=key).create("2025-11-25")
     # No endpoint and no credentials: reaching for DynamoDB would fail the request, not just show in the modules.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCPKIT_", "POWERTOOLS_", "AWS_"))}
-    env.update(LAMBDA_ENV)
-    headers = json.dumps(session_headers(session.id, "2025-11-25"))
-    result = subprocess.run(
-        [sys.executable, "-c", FRESH_SESSION_PROBE, headers],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    probe = json.loads(result.stdout.strip().splitlines()[-1])
+    probe = _run_probe(FRESH_SESSION_PROBE, {}, json.dumps(session_headers(session.id, "2025-11-25")))
     assert probe["response"]["statusCode"] == 200, probe["response"]
     assert json.loads(probe["response"]["body"])["result"]["structuredContent"] == {"result": 42}
     loaded = [name for name in FORBIDDEN_ON_COLD_PATH if _loaded(probe["modules"], name)]
