@@ -99,7 +99,8 @@ class SessionStore:
 
         With `owner`, also None when the session belongs to someone else (and a foreign session's
         expiry is never extended). One GetItem; one conditional UpdateItem more when the session
-        has less than `ttl_seconds` left. Neither while this instance still trusts its last read.
+        has less than `ttl_seconds` left. Neither while this instance still trusts its last read,
+        nor within the trust window after the opening that a signed id proves.
         """
         if not _SESSION_ID.fullmatch(session_id):
             return None  # not one of ours: no need to ask DynamoDB
