@@ -79,7 +79,7 @@ class SessionStore:
         now = int(time.time())
         if self._key is not None and _VERSION.fullmatch(protocol_version):
             opened = f"{session_id}.{now}.{protocol_version}"
-            session_id = f"{opened}.{self._mac(opened, owner)}"
+            session_id = f"{opened}.{_mac(self._key, opened, owner)}"
         item = {
             **_key(session_id),
             "protocolVersion": {"S": protocol_version},
@@ -115,18 +115,13 @@ class SessionStore:
             return None
         return read.session
 
-    def _mac(self, opened: str, owner: str | None) -> str:
-        assert self._key is not None
-        message = f"{opened}.{owner or ''}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
-
     def _vouched(self, session_id: str, owner: str | None, now: int) -> Session | None:
         """The session a signed id proves was opened by `owner` less than the trust window ago."""
-        if self._signed_trust <= 0 or session_id.count(".") != 3 or session_id in self._ended:
+        if self._key is None or session_id.count(".") != 3 or session_id in self._ended:
             return None
         opened, mac = session_id.rsplit(".", 1)
         _, at, version = opened.split(".")
-        if not 0 <= now - int(at) < self._signed_trust or not hmac.compare_digest(mac, self._mac(opened, owner)):
+        if not 0 <= now - int(at) < self._signed_trust or not hmac.compare_digest(mac, _mac(self._key, opened, owner)):
             return None
         return Session(session_id, version, owner)
 
@@ -189,6 +184,10 @@ class SessionStore:
         except ConditionFailedError:
             return False
         return True
+
+
+def _mac(key: bytes, opened: str, owner: str | None) -> str:
+    return hmac.new(key, f"{opened}.{owner or ''}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _owned(condition: str, owner: str | None) -> tuple[str, dict[str, str], dict[str, dict[str, str]]]:
