@@ -38,7 +38,7 @@ from handlers.store import ConditionFailedError, Table
 # `<random>` alone, or `<random>.<opened, epoch s>.<protocol version>.<HMAC>` when the store has a key.
 _SESSION_ID = re.compile(r"^[0-9a-f]{32}(?:\.[0-9]{10}\.[0-9]{4}-[0-9]{2}-[0-9]{2}\.[0-9a-f]{32})?$")
 _VERSION = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-# Enough for every session a busy instance sees in a trust window; the oldest read goes first.
+# Enough for every session a busy instance sees in a trust window (reads, and ids ended here); the oldest goes first.
 _CACHE_ENTRIES = 4096
 
 
@@ -143,9 +143,7 @@ class SessionStore:
     def _remember(self, session: Session, expires: int) -> _Read:
         read = _Read(session, expires, time.monotonic() + self._cache_seconds)
         if self._cache_seconds > 0:
-            if len(self._reads) >= _CACHE_ENTRIES:
-                del self._reads[next(iter(self._reads))]
-            self._reads[session.id] = read
+            _put_bounded(self._reads, session.id, read)
         return read
 
     def _slide(self, session_id: str, owner: str | None, now: int) -> bool:
@@ -169,9 +167,7 @@ class SessionStore:
             return False
         self._reads.pop(session_id, None)
         if self._signed_trust > 0:
-            if len(self._ended) >= _CACHE_ENTRIES:
-                del self._ended[next(iter(self._ended))]
-            self._ended[session_id] = None
+            _put_bounded(self._ended, session_id, None)
         condition, names, values = _owned("attribute_exists(pk) AND #ttl > :now", owner)
         try:
             self._table.call(
@@ -184,6 +180,13 @@ class SessionStore:
         except ConditionFailedError:
             return False
         return True
+
+
+def _put_bounded[V](entries: dict[str, V], key: str, value: V) -> None:
+    """Insert, first dropping the oldest entry when `_CACHE_ENTRIES` are held."""
+    if len(entries) >= _CACHE_ENTRIES:
+        del entries[next(iter(entries))]
+    entries[key] = value
 
 
 def _mac(key: bytes, opened: str, owner: str | None) -> str:

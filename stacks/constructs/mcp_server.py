@@ -375,11 +375,11 @@ class McpServer(Construct):
     def _session_key(self, retention: logs.RetentionDays) -> str:
         """64 random characters, drawn once when the stack is created, that sign session ids.
 
-                Secrets Manager's GetRandomPassword generates them without storing a secret (nothing to pay
-                for monthly). The key is only as secret as the function's environment, which is enough: a
-                forged id would still need the bearer token of its owner and would only spare a read
-                (handlers/sessions.py). CloudFormation draws again only when the custom resource itself changes
-        (a CDK upgrade may do that); a new key only costs the sessions open at the time a read.
+        Secrets Manager's GetRandomPassword generates them without storing a secret (nothing to pay
+        for monthly). The key is only as secret as the function's environment, which is enough: a
+        forged id would still need the bearer token of its owner and would only spare a read
+        (handlers/sessions.py). CloudFormation draws again only when the custom resource itself
+        changes (a CDK upgrade may do that); a new key only costs the sessions open at the time a read.
         """
         log_group = logs.LogGroup(self, "SessionKeyLogs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
         # Its own role instead of the provider's default one, which has AWSLambdaBasicExecutionRole.
