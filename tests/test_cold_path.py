@@ -132,6 +132,7 @@ def test_later_aws_clients_reuse_what_the_first_one_loaded() -> None:
 
 # The first request of a fresh instance, carrying the id of a session another instance opened
 # seconds ago (the usual connect: `initialize` on one instance, the next requests on a new one).
+# The event is built here, not by tests.conftest's Invoker: importing conftest loads httpx, a forbidden module.
 FRESH_SESSION_PROBE = """
 import json, sys
 from pathlib import Path
