@@ -75,14 +75,11 @@ def create_runtime(settings: Settings) -> Runtime:
 
 
 def _check_permissions(server: MCPServer, settings: Settings) -> None:
+    from handlers.sdk_adapter import registered_prompts, registered_tools
     from handlers.server_loader import ServerLoadError
 
-    # The SDK's registries are internal; where they move, the check is skipped rather than guessed.
-    tools, prompts = getattr(server, "_tool_manager", None), getattr(server, "_prompt_manager", None)
-    if tools is None or prompts is None:
-        return
     unknown = settings.permissions.unknown_names(
-        {t.name for t in tools.list_tools()}, {p.name for p in prompts.list_prompts()}
+        {t.name for t in registered_tools(server)}, {p.name for p in registered_prompts(server)}
     )
     if unknown:
         raise ServerLoadError(
@@ -112,11 +109,11 @@ def _run_sync_tools_inline(server: MCPServer) -> None:
     A Lambda instance serves one request at a time, so blocking the loop costs nothing, while the
     SDK's `anyio.to_thread` hand-off costs ~0.4 ms per call here: anyio's idle workers belong to the
     root task, and Mangum runs every invocation as a new one, so each call starts a thread
-    (bench/README.md, proposal 1). The tool registry is SDK-internal; if it moves, tools simply keep
-    the SDK's default behaviour.
+    (bench/README.md, proposal 1).
     """
-    manager = getattr(server, "_tool_manager", None)
-    for tool in manager.list_tools() if manager is not None else []:
+    from handlers.sdk_adapter import registered_tools
+
+    for tool in registered_tools(server):
         if not tool.is_async:
             tool.fn = _as_coroutine_function(tool.fn)
             tool.is_async = True

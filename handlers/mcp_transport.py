@@ -28,8 +28,10 @@ from handlers.store import StoreUnavailableError
 
 if TYPE_CHECKING:
     from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+    from mcp.server.context import ServerRequestContext
     from mcp.server.mcpserver import MCPServer
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+    from mcp_types import SubscriptionsListenRequestParams, SubscriptionsListenResult
     from starlette.types import Message, Receive, Scope, Send
 
     from handlers.auth.resource import BearerGate
@@ -47,6 +49,9 @@ class McpTransport:
 
     def __init__(self, server: MCPServer, max_body_bytes: int) -> None:
         from mcp.server.transport_security import TransportSecuritySettings
+        from mcp_types import SubscriptionsListenRequestParams
+
+        from handlers.sdk_adapter import lowlevel_server
 
         # The SDK's Host/Origin guard only knows fixed lists; RequestGuard does that job with the
         # request context, so the SDK's copy is off rather than configured twice.
@@ -57,6 +62,9 @@ class McpTransport:
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         )
         self._manager: StreamableHTTPSessionManager = server.session_manager
+        lowlevel_server(server).add_request_handler(
+            "subscriptions/listen", SubscriptionsListenRequestParams, end_listen_at_once
+        )
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -94,7 +102,6 @@ class McpTransport:
         the same JSON-RPC body with status 200, except that an unexpected exception is an
         INTERNAL_ERROR without its text (the legacy dispatcher sends `str(exc)` with code 0).
         """
-        from mcp.server._streamable_http_modern import _SingleExchangeDispatchContext
         from mcp.server.connection import Connection
         from mcp.server.runner import modern_error_data, serve_one
         from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
@@ -103,8 +110,10 @@ class McpTransport:
         from mcp_types import JSONRPCError, JSONRPCResponse
         from starlette.requests import Request
 
+        from handlers.sdk_adapter import lifespan_state, single_exchange_context
+
         request_id, params = request["id"], request.get("params")
-        context = _SingleExchangeDispatchContext(
+        context = single_exchange_context(
             transport=TransportContext(kind="streamable-http", can_send_request=False),
             request_id=request_id,
             message_metadata=ServerMessageMetadata(request_context=Request(scope, receive)),
@@ -118,13 +127,41 @@ class McpTransport:
                 request["method"],
                 params,
                 connection=Connection.from_envelope(version, None, None),
-                lifespan_state=self._manager._lifespan_state,  # what the manager's run() entered, once
+                lifespan_state=lifespan_state(self._manager),
             )
             reply = JSONRPCResponse(jsonrpc="2.0", id=request_id, result=result)
         except Exception as exc:  # noqa: BLE001 - the wire boundary: every failure becomes a JSON-RPC error
             reply = JSONRPCError(jsonrpc="2.0", id=request_id, error=modern_error_data(exc))
         body = reply.model_dump_json(by_alias=True, exclude_unset=True)
         await Response(body, media_type="application/json")(scope, receive, send)
+
+
+async def end_listen_at_once(
+    ctx: ServerRequestContext[Any, Any], params: SubscriptionsListenRequestParams
+) -> SubscriptionsListenResult:
+    """`subscriptions/listen` on a buffered transport: acknowledge an empty filter, then end at once.
+
+    A listen response is meant to stay open as an event stream, but API Gateway's HTTP API and
+    Mangum deliver a response only when it is complete: the SDK's open-ended handler would hold
+    the instance until the integration timeout and deliver nothing. No event can reach a client
+    from here (nor from another instance), so the acknowledgment honours none of the requested
+    notification types (the spec has the server omit what it does not support), and the empty
+    `SubscriptionsListenResult` closes the subscription gracefully: both frames in one SSE body.
+    """
+    from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
+    from mcp_types import (
+        SubscriptionFilter,
+        SubscriptionsAcknowledgedNotification,
+        SubscriptionsAcknowledgedNotificationParams,
+        SubscriptionsListenResult,
+    )
+
+    meta: dict[str, Any] = {SUBSCRIPTION_ID_META_KEY: ctx.request_id}
+    acknowledged = SubscriptionsAcknowledgedNotificationParams(notifications=SubscriptionFilter(), _meta=meta)
+    await ctx.session.send_notification(
+        SubscriptionsAcknowledgedNotification(params=acknowledged), related_request_id=ctx.request_id
+    )
+    return SubscriptionsListenResult(_meta=meta)
 
 
 class McpEndpoint:

@@ -330,3 +330,34 @@ def test_without_snapstart_the_dynamodb_client_stays_lazy(lambda_module: Any, mo
     monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
     app = lambda_module.LambdaApp(Settings(server="servers/example/server.py:mcp", table_name="unused"))
     assert app.runtime.table._client is None
+
+
+def sse_messages(response: dict[str, Any]) -> list[Any]:
+    assert response["headers"]["content-type"].startswith("text/event-stream"), response
+    return [json.loads(line[len("data:") :]) for line in response["body"].splitlines() if line.startswith("data:")]
+
+
+def test_listen_is_acknowledged_and_ended_at_once_not_held_open(invoke: Invoker) -> None:
+    # GIVEN a 2026-07-28 listen request, which would open an endless event stream
+    filter_ = {"toolsListChanged": True, "resourceSubscriptions": ["example://server-time"]}
+
+    # WHEN the buffered Lambda transport answers it
+    response = modern(invoke, "subscriptions/listen", {"notifications": filter_})
+
+    # THEN the answer is complete: the acknowledgment first, tagged with the subscription id and
+    # honouring nothing (no event can reach a buffered response), then the graceful end
+    ack, end = sse_messages(response)
+    assert response["statusCode"] == 200
+    assert ack["method"] == "notifications/subscriptions/acknowledged"
+    assert ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == 1
+    assert ack["params"]["notifications"] == {}
+    assert end["id"] == 1
+    assert end["result"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == 1
+
+
+def test_listen_at_a_handshake_revision_is_method_not_found_at_once(invoke: Invoker) -> None:
+    # The handshake revisions have no subscriptions/listen; the SDK's version gate answers it.
+    session_id = initialize(invoke, "2025-11-25")
+    headers = session_headers(session_id, "2025-11-25")
+    response = invoke(rpc("subscriptions/listen", {"notifications": {"toolsListChanged": True}}), headers=headers)
+    assert body_of(response)["error"]["code"] == -32601
