@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 from mcp_types import DEFAULT_NEGOTIATED_VERSION
@@ -23,10 +24,19 @@ from starlette.responses import Response
 
 from handlers.asgi import read_body, replay_body
 from handlers.auth.scopes import LISTS
-from handlers.errors import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, jsonrpc_error, service_unavailable
+from handlers.errors import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    jsonrpc_error,
+    service_unavailable,
+)
 from handlers.store import StoreUnavailableError
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
     from mcp.server.context import ServerRequestContext
     from mcp.server.mcpserver import MCPServer
@@ -265,7 +275,10 @@ class McpEndpoint:
                 await step_up(scope, receive, send)
                 return
             send = _only_permitted(send, self._gate.permissions, decoded, frozenset(user.scopes))
-        await self._dispatch(scope, replay_body(body, receive), send, headers, _owner(user), decoded)
+        replay, owner = replay_body(body, receive), _owner(user)
+        await _before_the_deadline(
+            lambda send: self._dispatch(scope, replay, send, headers, owner, decoded), scope, receive, send, decoded
+        )
 
     async def _dispatch(
         self, scope: Scope, receive: Receive, send: Send, headers: Headers, owner: str | None, message: dict[str, Any]
@@ -331,6 +344,50 @@ class McpEndpoint:
             MutableHeaders(raw=start["headers"])[SESSION_HEADER] = session.id
         for message in messages:
             await send(message)
+
+
+# Time kept back from the invocation's deadline to answer, serialize and return through Mangum.
+DEADLINE_MARGIN_SECONDS = 1.0
+
+
+async def _before_the_deadline(
+    serve: Callable[[Send], Awaitable[None]], scope: Scope, receive: Receive, send: Send, message: dict[str, Any]
+) -> None:
+    """Run `serve(send)`, but answer with a JSON-RPC error before the function's timeout would end it.
+
+    A Lambda function that times out is killed mid-request: the caller gets API Gateway's bare 500,
+    the whole timeout is billed, and the instance is replaced (a cold start). Anything that waits
+    (a slow tool, a hung call) is cancelled here instead, while there is still time to say why. A
+    tool that blocks the event loop cannot be interrupted; the function's timeout still ends it.
+    """
+    context = scope.get("aws.context")
+    if context is None:
+        await serve(send)
+        return
+    started = False
+
+    async def tracking(reply: Message) -> None:
+        nonlocal started
+        started = started or reply["type"] == "http.response.start"
+        await send(reply)
+
+    seconds = context.get_remaining_time_in_millis() / 1000 - DEADLINE_MARGIN_SECONDS
+    timeout = asyncio.timeout(max(0.0, seconds))
+    try:
+        async with timeout:
+            await serve(tracking)
+    except TimeoutError:
+        if not timeout.expired() or started:
+            raise
+        logging.getLogger("handlers").error("request %s ran out of time", message.get("method"))
+        refusal = jsonrpc_error(
+            200,
+            INTERNAL_ERROR,
+            f"{message.get('method')} did not finish within the function's timeout (timeout_seconds in "
+            "mcpkit.toml) and was stopped; long work belongs in an asynchronous task (see the long-task template).",
+            request_id=message.get("id"),
+        )
+        await refusal(scope, receive, send)
 
 
 def _owner(user: AuthenticatedUser | None) -> str | None:

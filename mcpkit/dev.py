@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mcpkit import gateway_contract as contract
 from mcpkit.local_aws import EmbeddedAws, LocalOAuth, endpoint_environment, ensure_oauth, ensure_table
-from mcpkit.server_config import ServerFolder, load_server
+from mcpkit.server_config import ServerConfigError, ServerFolder, load_server
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -144,7 +144,7 @@ def serve(options: DevOptions, announce: Callable[[str, LocalOAuth | None], None
     """Serve until interrupted; `announce` receives the URL (and the dev sign-in) once requests are accepted."""
     import uvicorn
 
-    from mcpkit.local_gateway import LambdaInstance, LambdaPool, LocalGateway
+    from mcpkit.local_gateway import InstanceInitError, LambdaPool, LocalGateway
 
     folder = load_server(options.servers_dir / options.server)
     url = f"http://{options.host}:{options.port}/mcp"
@@ -161,9 +161,12 @@ def serve(options: DevOptions, announce: Callable[[str, LocalOAuth | None], None
             routes = routes + contract.OAUTH_ROUTES + DEV_LOGIN_ROUTES
         elif options.auth == "none":
             os.environ["MCPKIT_AUTH_MODE"] = "none"
-        instance = LambdaInstance() if options.instances <= 1 else LambdaPool(options.instances)
+        try:
+            instances = LambdaPool(options.instances, timeout_seconds=folder.config.timeout_seconds)
+        except InstanceInitError as exc:
+            raise ServerConfigError(f"{folder.path / 'server.py'}: the function's init phase failed: {exc}") from None
         gateway = LocalGateway(
-            instance,
+            instances,
             routes=routes,
             allowed_origins=json.loads(os.environ["MCPKIT_ALLOWED_ORIGINS"]),
             domain_name=options.host,

@@ -4,8 +4,8 @@
 `handlers.lambda_handler.handler` → proxy response → HTTP. API Gateway's behaviour that a
 server can trip over is reproduced on purpose: only configured routes exist, CORS preflights are
 answered before the function is invoked, a `WWW-Authenticate` returned by the function is renamed
-(and then mapped back only through the configured response parameter mappings), payload limits
-and the 29 s integration timeout apply.
+(and then mapped back only through the configured response parameter mappings), payload limits,
+the function's timeout and the 29 s integration timeout apply.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import importlib
 import re
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from mcpkit import gateway_contract as contract
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+    from multiprocessing.connection import Connection
 
     from starlette.types import Receive, Scope, Send
 
@@ -51,42 +51,16 @@ class LambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
-class LambdaInstance:
-    """One warm Lambda execution environment: a thread that ran the init phase and serves one event at a time."""
-
-    def __init__(self, entry_point: str = "handlers.lambda_handler:handler") -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lambda-instance")
-        self._handler: Any = self._executor.submit(self._init, entry_point).result()
-
-    @staticmethod
-    def _init(entry_point: str) -> Any:
-        module_name, _, attribute = entry_point.partition(":")
-        return getattr(importlib.import_module(module_name), attribute)
-
-    async def invoke(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        future = self._executor.submit(self._handler, event, context)
-        result: dict[str, Any] = await asyncio.wrap_future(future)
-        return result
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-_worker_handler: Any = None
-
-
-def _worker_init(entry_point: str) -> None:
-    """A pool process's init phase: import the handler once, as a new Lambda execution environment does."""
-    global _worker_handler
-    _exit_with_parent()
-    _worker_handler = LambdaInstance._init(entry_point)
+def _load_handler(entry_point: str) -> Any:
+    module_name, _, attribute = entry_point.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
 
 
 def _exit_with_parent() -> None:
-    """End this pool process when the gateway process is gone, however it ended (even SIGKILL).
+    """End this process when the gateway process is gone, however it ended (even SIGKILL).
 
-    Pool workers block on their call queue and never notice a dead parent; without this every
-    killed `mcpkit dev --instances N` would leave N orphaned interpreters behind.
+    An instance blocks on its pipe and never notices a dead parent; without this every killed
+    `mcpkit dev` would leave its interpreters behind.
     """
     import os
     import threading
@@ -101,48 +75,141 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def _worker_invoke(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result: dict[str, Any] = _worker_handler(event, context)
-    return result
-
-
-def _worker_pid() -> int:
+def _sandbox_main(conn: Connection, entry_point: str) -> None:
+    """One execution environment: run the init phase, then serve one event at a time until killed."""
     import os
+    import traceback
 
-    time.sleep(0.2)  # keep this worker busy so the next warm-up call starts (and initializes) another
-    return os.getpid()
+    _exit_with_parent()
+    try:
+        handler = _load_handler(entry_point)
+    except BaseException as exc:  # noqa: BLE001 - reported to the gateway, which refuses to start
+        conn.send(("init-error", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            event, context = conn.recv()
+        except EOFError:
+            return
+        try:
+            conn.send(("ok", handler(event, context)))
+        except Exception as exc:  # noqa: BLE001 - like Lambda: the traceback goes to the log, the caller gets an error
+            traceback.print_exc()
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+class InstanceInitError(RuntimeError):
+    """The handler's init phase failed (the server module could not be loaded, ...)."""
+
+
+class InvocationTimeoutError(TimeoutError):
+    """The invocation ran past the function's timeout; its execution environment was replaced."""
+
+
+class _Sandbox:
+    """A spawned process that ran the init phase, so that an overrunning invocation can be killed."""
+
+    def __init__(self, entry_point: str) -> None:
+        import multiprocessing
+
+        # spawn, not fork: every instance runs its own init phase from a clean interpreter.
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=_sandbox_main, args=(child, entry_point), name="lambda-instance", daemon=True
+        )
+        self._process.start()
+        child.close()
+        status, detail = self._conn.recv() if self._conn.poll(120) else ("init-error", "init took over 120 s")
+        if status != "ready":
+            self.kill()
+            raise InstanceInitError(str(detail))
+        self.pid = int(detail)
+
+    def call(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        self._conn.send((event, context))
+        try:
+            status, result = self._conn.recv()
+        except EOFError:
+            raise RuntimeError("the execution environment exited during the invocation") from None
+        if status != "ok":
+            raise RuntimeError(result)
+        response: dict[str, Any] = result
+        return response
+
+    def kill(self) -> None:
+        self._process.kill()
+        self._process.join(timeout=5)
+        self._conn.close()
 
 
 class LambdaPool:
-    """N warm execution environments, each its own process running one event at a time: Lambda's scale-out.
+    """N warm execution environments, each a process running one event at a time: Lambda's scale-out.
 
-    One `LambdaInstance` serializes every request behind one thread; under concurrent load (the
-    load test, concurrent code redemption) requests must really run side by side, as they do on
-    separate Lambda instances that share nothing but the table.
+    Requests run side by side on separate instances that share nothing but the table. An
+    invocation that outlives the function's timeout is ended the way Lambda ends it: its process
+    is killed and a fresh one runs the init phase in its place (a cold start for the next request),
+    so no request can wedge the server.
     """
 
-    def __init__(self, instances: int, entry_point: str = "handlers.lambda_handler:handler") -> None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+    def __init__(
+        self,
+        instances: int = 1,
+        entry_point: str = "handlers.lambda_handler:handler",
+        timeout_seconds: float = contract.INTEGRATION_TIMEOUT_SECONDS - 1,
+    ) -> None:
+        from concurrent.futures import ThreadPoolExecutor
 
-        self._executor = ProcessPoolExecutor(
-            max_workers=instances,
-            # spawn, not fork: every instance runs its own init phase from a clean interpreter.
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_worker_init,
-            initargs=(entry_point,),
-        )
-        warm = [self._executor.submit(_worker_pid) for _ in range(instances)]
-        self.pids = sorted({future.result() for future in warm})
+        self._entry_point = entry_point
+        self._timeout = timeout_seconds
+        # Instances start side by side, like a burst of cold starts.
+        with ThreadPoolExecutor(max_workers=instances) as starter:
+            sandboxes = list(starter.map(lambda _: _Sandbox(entry_point), range(instances)))
+        self.pids = sorted(s.pid for s in sandboxes)
+        self._idle: asyncio.Queue[_Sandbox] | None = None
+        self._sandboxes = sandboxes
+        self._replacements: set[asyncio.Task[None]] = set()
+
+    def _queue(self) -> asyncio.Queue[_Sandbox]:
+        # Made on first use: the queue belongs to the server's event loop, which starts later.
+        if self._idle is None:
+            self._idle = asyncio.Queue()
+            for sandbox in self._sandboxes:
+                self._idle.put_nowait(sandbox)
+        return self._idle
 
     async def invoke(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        future = self._executor.submit(_worker_invoke, event, context)
-        result: dict[str, Any] = await asyncio.wrap_future(future)
+        idle = self._queue()
+        sandbox = await idle.get()
+        loop = asyncio.get_running_loop()
+        # The function's timeout runs from the start of its invocation, not from the request's arrival.
+        context.deadline = time.monotonic() + self._timeout
+        try:
+            result = await asyncio.wait_for(
+                loop.run_in_executor(None, sandbox.call, event, context), timeout=self._timeout
+            )
+        except Exception as exc:
+            # A timed-out or crashed environment is not reused (Lambda discards it too).
+            sandbox.kill()
+            self._sandboxes.remove(sandbox)
+            task = loop.create_task(self._replace())
+            self._replacements.add(task)
+            task.add_done_callback(self._replacements.discard)
+            if isinstance(exc, TimeoutError):
+                raise InvocationTimeoutError from exc
+            raise
+        idle.put_nowait(sandbox)
         return result
 
+    async def _replace(self) -> None:
+        fresh = await asyncio.get_running_loop().run_in_executor(None, _Sandbox, self._entry_point)
+        self._sandboxes.append(fresh)
+        self._queue().put_nowait(fresh)
+
     def close(self) -> None:
-        # wait=True: the workers get their stop signal before this process exits.
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        for sandbox in self._sandboxes:
+            sandbox.kill()
 
 
 @dataclass(frozen=True)
@@ -174,11 +241,11 @@ def _json_message(status: int, message: str) -> tuple[int, list[tuple[bytes, byt
 
 
 class LocalGateway:
-    """ASGI app that plays API Gateway for one `LambdaInstance` (or a `LambdaPool` of them)."""
+    """ASGI app that plays API Gateway for a `LambdaPool` of instances."""
 
     def __init__(
         self,
-        instance: LambdaInstance | LambdaPool,
+        instance: LambdaPool,
         *,
         routes: Iterable[tuple[str, str]],
         allowed_origins: Iterable[str],
@@ -240,7 +307,12 @@ class LocalGateway:
                 self._instance.invoke(event, context), timeout=contract.INTEGRATION_TIMEOUT_SECONDS
             )
             status, headers, response_body = self._response(result)
+        except InvocationTimeoutError:
+            # HTTP API answers a function that timed out like any failed invocation (denoland/deno_registry2#87).
+            return _json_message(500, "Internal Server Error")
         except TimeoutError:
+            # The integration timeout (waiting for a free instance included): HTTP API's 503, not
+            # REST's 504 (serverless/serverless#11222, anomalyco/sst#2232).
             return _json_message(503, "Service Unavailable")
         except Exception:  # noqa: BLE001 - like API Gateway: a crashed or malformed invocation is a 500
             return _json_message(500, "Internal Server Error")
