@@ -20,9 +20,18 @@ SERVICE_UNAVAILABLE = -32001
 
 
 def jsonrpc_error(
-    status: int, code: int, message: str, *, headers: Mapping[str, str] | None = None, request_id: object = None
+    status: int,
+    code: int,
+    message: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    request_id: object = None,
+    data: object = None,
 ) -> Response:
-    body = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+    error: dict[str, object] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    body = {"jsonrpc": "2.0", "id": request_id, "error": error}
     return Response(json.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 

@@ -17,8 +17,8 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from mcp_types import DEFAULT_NEGOTIATED_VERSION
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, SUPPORTED_PROTOCOL_VERSIONS
+from mcp_types import DEFAULT_NEGOTIATED_VERSION, UNSUPPORTED_PROTOCOL_VERSION
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS, SUPPORTED_PROTOCOL_VERSIONS
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 
@@ -286,11 +286,25 @@ class McpEndpoint:
         version = headers.get(VERSION_HEADER)
         if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
             if version not in SUPPORTED_PROTOCOL_VERSIONS:
+                # The data lists what server/discover lists (the stateless revisions); the handshake
+                # revisions are named in the message, since they are reached through initialize.
                 refusal = jsonrpc_error(
                     400,
-                    INVALID_REQUEST,
+                    UNSUPPORTED_PROTOCOL_VERSION,
                     f"Unsupported MCP-Protocol-Version {version[:40]!r}; this server supports "
-                    f"{', '.join(SUPPORTED_PROTOCOL_VERSIONS)}.",
+                    f"{', '.join(MODERN_PROTOCOL_VERSIONS)} (and {', '.join(HANDSHAKE_PROTOCOL_VERSIONS)} "
+                    "after initialize).",
+                    request_id=message.get("id"),
+                    data={"supported": list(MODERN_PROTOCOL_VERSIONS), "requested": version},
+                )
+                await refusal(scope, receive, send)
+                return
+            if message.get("method") == "subscriptions/listen" and not _accepts_event_stream(scope):
+                # The SDK answers this with a bare 406; a client should be told what to change.
+                refusal = jsonrpc_error(
+                    406,
+                    INVALID_REQUEST,
+                    "subscriptions/listen is answered with an event stream; send Accept: text/event-stream.",
                     request_id=message.get("id"),
                 )
                 await refusal(scope, receive, send)
@@ -422,6 +436,13 @@ def _accepts_json(scope: Scope) -> bool:
     from starlette.requests import Request
 
     return check_accept_headers(Request(scope))[0]
+
+
+def _accepts_event_stream(scope: Scope) -> bool:
+    from mcp.server.streamable_http import check_accept_headers
+    from starlette.requests import Request
+
+    return check_accept_headers(Request(scope))[1]
 
 
 def _content_type_refusal(headers: Headers) -> Response | None:

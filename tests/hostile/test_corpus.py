@@ -178,6 +178,9 @@ def build(case: dict[str, Any], target: Target) -> tuple[str, dict[str, str], by
 def check(answer: Answer, expect: dict[str, Any]) -> None:
     assert answer.status == expect["status"], answer
     assert b"Traceback" not in answer.body
+    if "sse" in expect:
+        check_event_stream(answer, expect)
+        return
     assert answer.headers.get("content-type", "").startswith("application/json"), answer
     message = json.loads(answer.body)
     if "gateway_message" in expect:
@@ -187,12 +190,22 @@ def check(answer: Answer, expect: dict[str, Any]) -> None:
     if "code" in expect:
         assert message["error"]["code"] == expect["code"], message
         assert message["error"]["message"].strip(), message
+    if "data" in expect:
+        assert message["error"]["data"] | expect["data"] == message["error"]["data"], message
     if "id" in expect:
         assert message["id"] == expect["id"]
     if expect.get("tool_error"):
         assert message["result"]["isError"] is True, message
     if "allow" in expect:
         assert answer.headers["allow"] == expect["allow"]
+
+
+def check_event_stream(answer: Answer, expect: dict[str, Any]) -> None:
+    """A complete event stream: its frames, in order, named by method (or `result` for the answer)."""
+    assert answer.headers.get("content-type", "").startswith("text/event-stream"), answer
+    frames = [json.loads(line[5:]) for line in answer.body.decode().splitlines() if line.startswith("data:")]
+    assert [f.get("method", "result" if "result" in f else "error") for f in frames] == expect["sse"], frames
+    assert frames[-1]["id"] == expect["id"]
 
 
 @pytest.mark.parametrize("case", CORPUS, ids=[c["name"] for c in CORPUS])
