@@ -12,15 +12,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from mcp.server.mcpserver import Context, MCPServer, UserMessage
+from mcp.server.mcpserver import Context, MCPServer, Resolve, Sample, UserMessage
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import (
     AudioContent,
     Completion,
     CompletionArgument,
     CompletionContext,
+    CreateMessageResult,
     EmbeddedResource,
     EmptyResult,
     ImageContent,
@@ -325,3 +326,16 @@ _lowlevel = mcp._lowlevel_server
 _lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, _set_level)
 _lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, _subscribe)
 _lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, _unsubscribe)
+
+
+# server-stateless (2026-07-28): a tool that needs a client capability. Its parameter is filled by
+# sampling the client's model, so a client that did not declare `sampling` gets the SDK's
+# MissingRequiredClientCapabilityError (-32021, HTTP 400) before the tool runs.
+def _ask_the_model() -> Sample:
+    return Sample([SamplingMessage(role="user", content=TextContent(type="text", text="Say hello."))], max_tokens=20)
+
+
+@mcp.tool()
+def test_missing_capability(reply: Annotated[CreateMessageResult, Resolve(_ask_the_model)]) -> str:
+    """Needs the client's `sampling` capability (asks its model one question)."""
+    return f"The model said: {reply.content.text if isinstance(reply.content, TextContent) else '...'}"

@@ -1,9 +1,15 @@
-"""The official MCP conformance suite (server mode) against `mcpkit dev --server conformance`.
+"""The official MCP conformance suite against `mcpkit dev --server conformance` (the Lambda code path).
 
-The suite drives the server over HTTP through the local API Gateway front and the real Lambda
-handler. Its per-scenario results are compared with `servers/conformance/expected-failures.txt`
-both ways: an unexpected failure is a regression, and an expected failure that now passes means
-the list must shrink.
+The server scenarios run once per requirement set (`--requirements 2026-07-28` and
+`--requirements 2025-11-25`, each at its own wire: the suite picks the wire from the revision),
+and the authorization-server scenarios run against the same server with `--auth oauth`, a script
+standing in for the person who signs in. Every failed check is compared with
+`servers/conformance/expected-failures.txt` both ways: a failure not listed there is a regression,
+and a listed check that no longer fails (or no longer exists) means the list must shrink.
+
+Scored are the scenarios a requirement set lists as required, plus those it runs as `pending`
+(the suite's own fixture cannot pass them yet, but this server may); `extension` scenarios are
+optional by definition (SEP-1730) and not scored.
 """
 
 from __future__ import annotations
@@ -15,9 +21,11 @@ import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
-from tests.conftest import ROOT, DevServer, start_dev_server, stop_dev_server
+from tests.auth.harness import Harness, dev_credentials
+from tests.conftest import ROOT, DevServer, free_port, start_dev_server, stop_dev_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -27,18 +35,23 @@ pytestmark = pytest.mark.slow
 
 CONFORMANCE = ROOT / "node_modules" / ".bin" / "conformance"
 EXPECTED_FAILURES = ROOT / "servers" / "conformance" / "expected-failures.txt"
-# Result folders are named `server-<scenario>-<ISO timestamp with dashes>`.
-RESULT_DIR = re.compile(r"^server-(?P<scenario>.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$")
+REVISIONS = ("2026-07-28", "2025-11-25")
+AUTHORIZATION = "authorization"
+# Result folders are named `<kind>-<scenario>-<ISO timestamp with dashes>`.
+RESULT_DIR = re.compile(r"^(?:server|authorization-server)-(?P<scenario>.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$")
+ENTRY = re.compile(r"^(?P<scenario>[\w./-]+):(?P<check>[\w./-]+):\s*(?P<reason>\S.*)$")
 
 
 @dataclass(frozen=True)
-class ScenarioResult:
+class Failure:
+    run: str  # a requirement set, or "authorization"
     scenario: str
-    failures: list[str]
+    check: str
+    message: str
 
     @property
-    def passed(self) -> bool:
-        return not self.failures
+    def key(self) -> str:
+        return f"{self.scenario}:{self.check}"
 
 
 def node_env() -> dict[str, str]:
@@ -46,35 +59,77 @@ def node_env() -> dict[str, str]:
     return {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
 
 
+def conformance(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CONFORMANCE), *args], capture_output=True, text=True, env=node_env(), timeout=timeout, check=False
+    )
+
+
 def read_expected_failures(path: Path = EXPECTED_FAILURES) -> dict[str, str]:
+    """`scenario:check-id` → reason, one per line as `<scenario>:<check-id>: <reason>`."""
     expected: dict[str, str] = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip() or line.startswith("#"):
             continue
-        scenario, sep, reason = line.partition(":")
-        if not sep or not reason.strip():
-            raise ValueError(f"{path}:{number}: expected '<scenario>: <reason>', got {line!r}")
-        expected[scenario.strip()] = reason.strip()
+        entry = ENTRY.match(line)
+        if entry is None:
+            raise ValueError(f"{path}:{number}: expected '<scenario>:<check-id>: <reason>', got {line!r}")
+        key = f"{entry['scenario']}:{entry['check']}"
+        if key in expected:
+            raise ValueError(f"{path}:{number}: {key} is listed twice")
+        expected[key] = entry["reason"]
     return expected
 
 
-def listed_scenarios() -> set[str]:
-    listing = subprocess.run(
-        [str(CONFORMANCE), "list", "--server"], capture_output=True, text=True, env=node_env(), timeout=60, check=True
-    )
-    return set(re.findall(r"^\s*-\s+(\S+)", listing.stdout, flags=re.MULTILINE))
+def scored_scenarios(revision: str) -> set[str]:
+    """The server scenarios `--requirements <revision>` runs that count: required, plus pending."""
+    listing = conformance("list", "--server", "--requirements", revision)
+    assert listing.returncode == 0, listing.stderr
+    scored: set[str] = set()
+    section = ""
+    for line in listing.stdout.splitlines():
+        if heading := re.match(r"^(\S.*?):?\s*$", line):
+            section = heading[1]
+        elif category := re.match(r"^  (\w[\w-]*) \(\d+\):$", line):
+            section = category[1]
+        elif (item := re.match(r"^\s+- (\S+)(?: \[(\w+)\])?$", line)) and (
+            section.startswith("Server scenarios") or (item[2] == "server" and section != "extension")
+        ):
+            scored.add(item[1])
+    assert scored, listing.stdout
+    return scored
 
 
-def read_results(output_dir: Path) -> dict[str, ScenarioResult]:
-    results: dict[str, ScenarioResult] = {}
+def authorization_scenarios() -> set[str]:
+    listing = conformance("list", "--authorization")
+    return set(re.findall(r"^\s+- (\S+)", listing.stdout, flags=re.MULTILINE))
+
+
+def read_failures(run: str, output_dir: Path, scored: set[str]) -> tuple[set[str], list[Failure]]:
+    """The scored scenarios that ran, and every failed check among them."""
+    ran: set[str] = set()
+    failures: list[Failure] = []
     for folder in sorted(output_dir.iterdir()):
         match = RESULT_DIR.match(folder.name)
-        if match is None:
+        if match is None or match["scenario"] not in scored:
             continue
-        checks = json.loads((folder / "checks.json").read_text(encoding="utf-8"))
-        failures = [f"{c['id']}: {c.get('errorMessage', '')}" for c in checks if c["status"] == "FAILURE"]
-        results[match["scenario"]] = ScenarioResult(match["scenario"], failures)
-    return results
+        scenario = match["scenario"]
+        ran.add(scenario)
+        checks_file = folder / "checks.json"
+        if not checks_file.exists():
+            failures.append(Failure(run, scenario, "checks-json", "the scenario wrote no checks.json"))
+            continue
+        for check in json.loads(checks_file.read_text(encoding="utf-8")):
+            if check["status"] == "FAILURE":
+                failures.append(Failure(run, scenario, check["id"], check.get("errorMessage", "")))
+    return ran, failures
+
+
+@dataclass(frozen=True)
+class Run:
+    scored: set[str]
+    ran: set[str]
+    failures: list[Failure]
 
 
 @pytest.fixture(scope="module")
@@ -85,37 +140,75 @@ def conformance_server() -> Iterator[DevServer]:
 
 
 @pytest.fixture(scope="module")
-def suite_results(conformance_server: DevServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, ScenarioResult]:
-    output = tmp_path_factory.mktemp("conformance")
-    # The exit code only says "something failed"; the per-scenario checks.json files say what.
-    subprocess.run(
-        [str(CONFORMANCE), "server", "--url", conformance_server.url, "--suite", "all", "--output-dir", str(output)],
-        capture_output=True,
-        text=True,
-        env=node_env(),
-        timeout=300,
-        check=False,
-    )
-    return read_results(output)
+def server_runs(conformance_server: DevServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+    runs: dict[str, Run] = {}
+    for revision in REVISIONS:
+        output = tmp_path_factory.mktemp(f"conformance-{revision}")
+        # The exit code only says "something failed"; the per-scenario checks.json files say what.
+        target = ("--url", conformance_server.url, "--requirements", revision)
+        conformance("server", *target, "--output-dir", str(output), timeout=600)
+        scored = scored_scenarios(revision)
+        runs[revision] = Run(scored, *read_failures(revision, output, scored))
+    return runs
+
+
+@pytest.fixture(scope="module")
+def authorization_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    """The authorization-server scenarios, a script signing in where the suite waits for a person."""
+    server = start_dev_server("--server", "conformance", "--auth", "oauth", ready_when="Dev sign-in:")
+    person = Harness(server, "", *dev_credentials(server.output()))
+    try:
+        port = free_port()
+        # A public client: the suite then authenticates at the token endpoint with `none` (it picks
+        # `none` whenever the server offers it), as Claude Code and the Inspector do.
+        callback = f"http://127.0.0.1:{port}/callback"
+        registered = person.register(redirect_uris=[callback], token_endpoint_auth_method="none")
+        issuer = httpx.get(f"{person.base}/.well-known/oauth-authorization-server", timeout=10).json()["issuer"]
+        output = tmp_path_factory.mktemp("conformance-authorization")
+        command = [str(CONFORMANCE), AUTHORIZATION, "--url", issuer, "--client-id", registered["client_id"]]
+        command += ["--resource", server.url, "--port", str(port), "--output-dir", str(output)]
+        suite = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=node_env())
+        assert suite.stdout is not None
+        for line in suite.stdout:
+            # The suite prints the authorization URL for a person to open, then waits for its callback.
+            if line.startswith(person.base) and "/oauth/authorize?" in line:
+                httpx.get(person.sign_in(person.http.get(line.strip())), timeout=10)
+        suite.wait(timeout=120)
+        scored = authorization_scenarios()
+        yield Run(scored, *read_failures(AUTHORIZATION, output, scored))
+    finally:
+        person.http.close()
+        stop_dev_server(server)
 
 
 def test_expected_failures_file_is_well_formed() -> None:
     expected = read_expected_failures()
-    assert expected, "the file lists the stream-dependent scenarios"
-    assert set(expected) <= listed_scenarios(), "every entry names a scenario the suite has"
+    assert expected, "the file lists the stream-dependent checks"
+    known = authorization_scenarios().union(*(scored_scenarios(r) for r in REVISIONS))
+    unknown = sorted(k for k in expected if k.split(":", 1)[0] not in known)
+    assert unknown == [], "every entry names a scored scenario"
 
 
-def test_every_scenario_ran(suite_results: dict[str, ScenarioResult]) -> None:
-    assert set(suite_results) == listed_scenarios()
+@pytest.mark.parametrize("revision", REVISIONS)
+def test_every_scored_scenario_ran(server_runs: dict[str, Run], revision: str) -> None:
+    run = server_runs[revision]
+    assert run.scored - run.ran == set()
 
 
-def test_no_unexpected_failures(suite_results: dict[str, ScenarioResult]) -> None:
+def test_every_authorization_scenario_ran(authorization_run: Run) -> None:
+    assert authorization_run.scored - authorization_run.ran == set()
+
+
+def test_no_unexpected_failures(server_runs: dict[str, Run], authorization_run: Run) -> None:
     expected = read_expected_failures()
-    unexpected = {r.scenario: r.failures for r in suite_results.values() if not r.passed and r.scenario not in expected}
-    assert unexpected == {}
+    failures = [f for run in (*server_runs.values(), authorization_run) for f in run.failures]
+    unexpected = [f"{f.run} {f.key}: {f.message}" for f in failures if f.key not in expected]
+    assert unexpected == []
 
 
-def test_expected_failures_still_fail(suite_results: dict[str, ScenarioResult]) -> None:
-    # A listed scenario that passes now means the runtime learned it: delete its line.
-    now_passing = [s for s in read_expected_failures() if s in suite_results and suite_results[s].passed]
-    assert now_passing == []
+def test_expected_failures_still_fail(server_runs: dict[str, Run], authorization_run: Run) -> None:
+    # A listed check that passes now (or that the suite no longer has) means the runtime learned
+    # it, or the suite changed: delete its line.
+    failing = {f.key for run in (*server_runs.values(), authorization_run) for f in run.failures}
+    stale = sorted(set(read_expected_failures()) - failing)
+    assert stale == []
