@@ -7,12 +7,13 @@ Everything runs on loopback and stops by itself (a hard deadline; every request 
       → fault proxy → moto          (load/backend.py; 5% of DynamoDB requests faulted)
 
 Phases: open 500 sessions (initialize; a 503 is retried, as a client would), then tool calls,
-tool lists and pings on random sessions (plus some session-less 2026-07-28 calls) until the
-budget is spent, then end 100 sessions (DELETE). With faults switched off, and once the
-instances' trust in what they saw has run out (the server's `session_cache_seconds`; a DELETE
-reaches the other instances only then), it checks that every session still open answers, every
-ended one is 404, no request got a 5xx other than the documented 503 (with Retry-After and a
-JSON-RPC error), and every session item in the table is whole.
+tool lists and pings on random sessions (plus some session-less 2026-07-28 calls and
+`subscriptions/listen` requests, which must end at once, complete) until the budget is spent,
+then end 100 sessions (DELETE). With faults switched off, and once the instances' trust in
+what they saw has run out (the server's `session_cache_seconds`; a DELETE reaches the other
+instances only then), it checks that every session still open answers, every ended one is 404,
+no request got a 5xx other than the documented 503 (with Retry-After and a JSON-RPC error), and
+every session item in the table is whole.
 
 Fault mix (share of DynamoDB requests): throttled 3% (ProvisionedThroughputExceeded 2%,
 ThrottlingException 1%), 500 1%, 503 0.8%, lost response (applied, then held past the 3 s read
@@ -186,6 +187,9 @@ async def open_session(http: httpx.AsyncClient, run: Run, url: str) -> str | Non
 
 async def use(http: httpx.AsyncClient, run: Run, url: str, rng: random.Random) -> None:
     roll = rng.random()
+    if roll < 0.02:
+        await listen(http, run, url)
+        return
     if roll < 0.05:
         params = {"name": "add", "arguments": {"a": 1, "b": 2}, "_meta": MODERN_META}
         headers = {**HEADERS, "mcp-protocol-version": MODERN, "mcp-method": "tools/call", "mcp-name": "add"}
@@ -210,6 +214,21 @@ async def use(http: httpx.AsyncClient, run: Run, url: str, rng: random.Random) -
             run.problems.append(f"wrong result: {response.text[:200]}")
     elif response.status_code not in {200, 503}:
         run.problems.append(f"call: {response.status_code} {response.text[:200]}")
+
+
+async def listen(http: httpx.AsyncClient, run: Run, url: str) -> None:
+    """A 2026-07-28 listen: it used to hold an instance until the timeout; it must end at once, complete."""
+    params = {"notifications": {"toolsListChanged": True}, "_meta": MODERN_META}
+    headers = {**HEADERS, "mcp-protocol-version": MODERN, "mcp-method": "subscriptions/listen"}
+    response = await send(http, run, "listen", "POST", url, headers, rpc("subscriptions/listen", params))
+    if response.status_code != 200:
+        return  # a 5xx is already a problem (send); a documented 503 is not
+    frames = [json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:")]
+    if [f.get("method", "result" if "result" in f else "?") for f in frames] != [
+        "notifications/subscriptions/acknowledged",
+        "result",
+    ]:
+        run.problems.append(f"listen: not acknowledged and ended: {response.text[:200]}")
 
 
 async def end_session(http: httpx.AsyncClient, run: Run, url: str, session: str) -> None:
@@ -324,7 +343,7 @@ def report(run: Run, timings: dict[str, float], faults: dict[str, int], verified
         f"p50 {percentile(latencies, 0.5):.0f}  p90 {percentile(latencies, 0.9):.0f}  "
         f"p99 {percentile(latencies, 0.99):.0f}  max {max(latencies) * 1000:.0f}"
     )
-    for phase in ("initialize", "tools/call", "tools/list", "ping", "modern", "delete"):
+    for phase in ("initialize", "tools/call", "tools/list", "ping", "modern", "listen", "delete"):
         values = [s.seconds for s in run.samples if s.phase == phase]
         if values:
             print(

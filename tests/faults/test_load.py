@@ -30,3 +30,4 @@ def test_scaled_down_load_run_passes_its_checks() -> None:
     assert result.returncode == 0, report or result.stdout[-3000:] + result.stderr[-3000:]
     assert "'ended → 404': 10" in report
     assert "checks          PASS" in report
+    assert "  listen " in report, "the run includes subscriptions/listen requests"
