@@ -14,6 +14,7 @@ import asyncio
 import base64
 import importlib
 import re
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -107,6 +108,10 @@ class InvocationTimeoutError(TimeoutError):
     """The invocation ran past the function's timeout; its execution environment was replaced."""
 
 
+class HandlerError(RuntimeError):
+    """The handler raised; like Lambda, the environment that ran it stays warm for the next event."""
+
+
 class _Sandbox:
     """A spawned process that ran the init phase, so that an overrunning invocation can be killed."""
 
@@ -134,7 +139,7 @@ class _Sandbox:
         except EOFError:
             raise RuntimeError("the execution environment exited during the invocation") from None
         if status != "ok":
-            raise RuntimeError(result)
+            raise HandlerError(result)
         response: dict[str, Any] = result
         return response
 
@@ -189,21 +194,33 @@ class LambdaPool:
             result = await asyncio.wait_for(
                 loop.run_in_executor(None, sandbox.call, event, context), timeout=self._timeout
             )
-        except Exception as exc:
-            # A timed-out or crashed environment is not reused (Lambda discards it too).
-            sandbox.kill()
-            self._sandboxes.remove(sandbox)
-            task = loop.create_task(self._replace())
-            self._replacements.add(task)
-            task.add_done_callback(self._replacements.discard)
+        except HandlerError:
+            idle.put_nowait(sandbox)
+            raise
+        except BaseException as exc:
+            # Timed out, crashed, or given up on by the gateway while still running: the environment
+            # is not reused (Lambda discards one whose invocation timed out), a fresh one replaces it.
+            self._discard(sandbox, loop)
             if isinstance(exc, TimeoutError):
                 raise InvocationTimeoutError from exc
             raise
         idle.put_nowait(sandbox)
         return result
 
+    def _discard(self, sandbox: _Sandbox, loop: asyncio.AbstractEventLoop) -> None:
+        sandbox.kill()
+        self._sandboxes.remove(sandbox)
+        task = loop.create_task(self._replace())
+        self._replacements.add(task)
+        task.add_done_callback(self._replacements.discard)
+
     async def _replace(self) -> None:
-        fresh = await asyncio.get_running_loop().run_in_executor(None, _Sandbox, self._entry_point)
+        try:
+            fresh = await asyncio.get_running_loop().run_in_executor(None, _Sandbox, self._entry_point)
+        except InstanceInitError as exc:
+            # Lambda would retry the init on the next request; here the next requests get the 503.
+            print(f"mcpkit dev: a replacement instance failed its init phase: {exc}", file=sys.stderr)
+            return
         self._sandboxes.append(fresh)
         self._queue().put_nowait(fresh)
 

@@ -24,17 +24,17 @@ HEADERS = {"content-type": "application/json", "accept": "application/json, text
 
 
 def modern_post(
-    url: str, method: str, params: dict[str, Any], *, timeout: float = 30, **headers: str
+    url: str, method: str, params: dict[str, Any], *, timeout: float = 30, headers: dict[str, str] | None = None
 ) -> httpx.Response:
     body = rpc(method, {**params, "_meta": modern_meta("pytest")}, id_=7)
-    sent = {**HEADERS, "mcp-protocol-version": MODERN, "mcp-method": method, **headers}
+    sent = {**HEADERS, "mcp-protocol-version": MODERN, "mcp-method": method, **(headers or {})}
     if method == "tools/call":
         sent["mcp-name"] = params["name"]
     return httpx.post(url, json=body, headers=sent, timeout=timeout)
 
 
 def call(url: str, name: str, arguments: dict[str, Any], **headers: str) -> httpx.Response:
-    return modern_post(url, "tools/call", {"name": name, "arguments": arguments}, **headers)
+    return modern_post(url, "tools/call", {"name": name, "arguments": arguments}, headers=headers)
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +85,13 @@ def test_a_blocking_tool_ends_like_a_lambda_timeout_and_never_blocks_the_next_re
     # AND the instance was replaced (a cold start), so the next request is served at once, not after 60 s
     answer = call(slow_server.url, "add", {"a": 2, "b": 2})
     assert answer.json()["result"]["structuredContent"] == {"result": 4.0}
+
+
+def test_an_instance_that_dies_mid_invocation_is_replaced(slow_server: DevServer) -> None:
+    response = call(slow_server.url, "crash", {})
+    assert response.status_code == 500
+    assert response.json() == {"message": "Internal Server Error"}
+    assert call(slow_server.url, "add", {"a": 3, "b": 3}).json()["result"]["structuredContent"] == {"result": 6.0}
 
 
 def test_mcp_param_headers_pass_through_the_gateway_to_the_handler(slow_server: DevServer) -> None:

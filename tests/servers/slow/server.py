@@ -7,6 +7,7 @@ holds the loop (a plain `def` tool runs inline), so only the execution environme
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Annotated
 
@@ -28,6 +29,12 @@ def block(seconds: float) -> str:
     """Hold the instance (a blocking call), then answer."""
     time.sleep(seconds)
     return f"blocked {seconds} s"
+
+
+@mcp.tool()
+def crash() -> str:
+    """End the execution environment's process mid-invocation (as an out-of-memory kill would)."""
+    os._exit(1)
 
 
 @mcp.tool()
