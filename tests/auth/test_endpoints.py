@@ -140,18 +140,16 @@ def test_loopback_redirect_matches_on_any_port(harness: Harness, client: dict[st
         ({"scope": "admin"}, "invalid_scope"),
     ],
 )
-def test_authorize_errors_go_back_to_the_client_with_state_and_iss(
+def test_authorize_errors_before_sign_in_are_shown_not_redirected(
     harness: Harness, client: dict[str, Any], params: dict[str, str], error: str
 ) -> None:
+    # RFC 9700 §4.11.2: anyone can register a redirect URI, so before sign-in the server never sends
+    # a browser there on its own; the page names the error for the developer.
     _, challenge = pkce()
     response = harness.authorize(client["client_id"], challenge, **params)
-    assert response.status_code == 302
-    location = response.headers["location"]
-    assert location.startswith(LOOPBACK_REDIRECT)
-    query = parse_qs(urlsplit(location).query)
-    assert query["error"] == [error]
-    assert query["state"] == ["state-123"]
-    assert query["iss"] == [harness.base]
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    assert error in response.text
 
 
 def test_wrong_password_shows_the_form_again(harness: Harness, client: dict[str, Any]) -> None:
