@@ -105,6 +105,15 @@ def test_registration_refuses_unsafe_redirect_uris(harness: Harness, uri: str) -
     assert response.headers["cache-control"] == "no-store"
 
 
+def test_a_scheme_the_servers_mcpkit_toml_allows_is_accepted_there_only(harness: Harness, notes: Harness) -> None:
+    body = {"redirect_uris": ["windsurf://callback"], "token_endpoint_auth_method": "none"}
+    refused = harness.http.post(f"{harness.base}/oauth/register", json=body)
+    assert refused.status_code == 400
+    assert "redirect_schemes" in refused.json()["error_description"]
+    accepted = notes.http.post(f"{notes.base}/oauth/register", json=body)
+    assert accepted.status_code == 201, accepted.text
+
+
 # -- authorization -------------------------------------------------------------------------------
 def test_authorize_refuses_a_mismatched_redirect_uri_without_redirecting(
     harness: Harness, client: dict[str, Any]
