@@ -257,11 +257,12 @@ class OAuthServer:
             return await self._authorize(request, source)
         except RateLimitedError as exc:
             logger.warning("rate limit %s exceeded on /oauth/authorize", exc.scope)
-            page = error_page(
-                "Too many requests",
-                f"Too many authorization requests from your network right now; try again in {exc.retry_after} s.",
-                429,
+            what = (
+                "This application's metadata host was asked too often"
+                if exc.scope == "cimd-host"
+                else "Too many requests came from your network"
             )
+            page = error_page("Too many requests", f"{what} just now; try again in {exc.retry_after} s.", 429)
             page.headers["Retry-After"] = str(exc.retry_after)
             return page
 
