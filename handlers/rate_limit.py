@@ -1,10 +1,11 @@
 """Fixed-window rate limits kept in the single table, for the OAuth endpoints anyone can call.
 
-`/oauth/register` and `/oauth/token` need no prior credential, so a scanner can hammer them; every
-registration also writes a `CLIENT#` item. Each check is one UpdateItem that adds 1 to the
-counter of the current window (`RATE#<scope>#<key>` / `<window start>`) and returns the new count,
-so any Lambda instance sees the same count and nothing lives in memory. The item expires (TTL)
-when its window is over.
+`/oauth/register`, `/oauth/authorize` and `/oauth/token` need no prior credential, so a scanner
+can hammer them; every registration writes a `CLIENT#` item, every authorization request a `TXN#`
+item, and an unknown client ID metadata document costs an outbound fetch. Each check is one
+UpdateItem that adds 1 to the counter of the current window (`RATE#<scope>#<key>` /
+`<window start>`) and returns the new count, so any Lambda instance sees the same count and nothing
+lives in memory. The item expires (TTL) when its window is over.
 
 A retried UpdateItem whose first attempt was applied counts twice: the limit errs on the strict side.
 """
@@ -37,6 +38,13 @@ class RateLimitSettings(EnvSettings):
     register_per_ip: Annotated[int, Field(ge=0)] = 60
     token_per_ip: Annotated[int, Field(ge=0)] = 600
     token_per_client: Annotated[int, Field(ge=0)] = 120
+    # A person's browser asks a few times per sign-in; this leaves room for a whole office behind one NAT.
+    authorize_per_ip: Annotated[int, Field(ge=0)] = 120
+    # Fetches of metadata documents not in the table (a known document costs no fetch for its max-age).
+    cimd_fetch_per_ip: Annotated[int, Field(ge=0)] = 20
+    # Per document host, whoever asks: bounds what many addresses together can make the server fetch
+    # from one (slow) host. ChatGPT has one document per connector on one host, hence not lower.
+    cimd_fetch_per_host: Annotated[int, Field(ge=0)] = 60
 
 
 class RateLimitedError(Exception):

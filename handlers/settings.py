@@ -75,6 +75,8 @@ class Settings(EnvSettings):
     permissions: ScopePolicy = Field(default_factory=ScopePolicy)
     # Only members of this Cognito group get tokens.
     required_group: str | None = None
+    # JSON list of mcpkit.toml's [oauth] redirect_schemes: native apps' schemes not in reverse-domain form.
+    redirect_schemes: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _oauth_needs_its_ids(self) -> Settings:

@@ -35,6 +35,13 @@ HANDSHAKE_VERSION: Final = "2025-11-25"
 MODERN_VERSION: Final = MODERN
 # Claude's connector callbacks; Anthropic asks servers to allow both (support article 11503834).
 CLAUDE_CALLBACKS: Final = ("https://claude.ai/api/mcp/auth_callback", "https://claude.com/api/mcp/auth_callback")
+# Cursor's DCR request carries all three at once; many servers refuse the set for the custom scheme
+# (erp-mafia/accounted PR #2225, bytebase#20510; ../shared/notes/clients.md).
+CURSOR_CALLBACKS: Final = (
+    "cursor://anysphere.cursor-mcp/oauth/callback",
+    "https://www.cursor.com/agents/mcp/oauth/callback",
+    "http://localhost:8787/callback",
+)
 # The MCP Inspector's origin: the browser-based client that needs CORS.
 DEFAULT_ORIGIN: Final = "http://localhost:6274"
 EXPOSED_HEADERS: Final = ("mcp-session-id", "www-authenticate", "mcp-protocol-version")
@@ -553,6 +560,45 @@ class _Checker:
                 return
         self.add(title, "pass", "registration and /authorize accept both claude.ai and claude.com callbacks")
 
+    def check_cursor(self, metadata: dict[str, Any]) -> None:
+        import httpx
+
+        title = "Cursor's registration (cursor:// and two other redirect URIs)"
+        endpoint = metadata.get("registration_endpoint")
+        if not isinstance(endpoint, str):
+            self.add(title, "skip", "no registration_endpoint")
+            return
+        body = {
+            "client_name": "Cursor",
+            "redirect_uris": list(CURSOR_CALLBACKS),
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        }
+        try:
+            response = self.client.post(endpoint, json=body, headers={"accept": "application/json"})
+        except httpx.HTTPError as exc:
+            self.add(title, "fail", f"POST {endpoint}: {exc!r}", "Make the registration endpoint reachable.")
+            return
+        data = response.json() if response.headers.get("content-type", "").startswith("application/json") else None
+        registered = data.get("redirect_uris") if isinstance(data, dict) else None
+        if response.status_code not in (200, 201) or not isinstance(registered, list):
+            self.add(
+                title,
+                "fail",
+                f"HTTP {response.status_code}: {_snippet(response)}",
+                "Accept cursor://anysphere.cursor-mcp/oauth/callback together with Cursor's other two redirect URIs: "
+                "refusing one refuses Cursor.",
+            )
+            return
+        missing = [c for c in CURSOR_CALLBACKS if c not in registered]
+        if missing:
+            self.add(title, "fail", f"registration dropped {missing}", "Keep every requested redirect URI.")
+        else:
+            self.add(title, "pass", "all three redirect URIs registered")
+        if isinstance(data, dict):
+            self.delete_client(data)
+
     def delete_client(self, client: dict[str, Any] | None) -> None:
         import httpx
 
@@ -664,6 +710,7 @@ class _Checker:
                 client = self.check_dcr(metadata, cimd)
                 self.check_callbacks(metadata, client)
                 self.delete_client(client)
+                self.check_cursor(metadata)
         else:
             self.add("Authorization (OAuth)", "skip", "the server answers without sign-in")
         self.check_cors()

@@ -185,7 +185,16 @@ def serve(options: DevOptions, announce: Callable[[str, LocalOAuth | None], None
         write_discovery(folder, record)
         try:
             with _on_sigterm(lambda: remove_discovery(folder, record.pid)):
-                uvicorn.run(gateway, host=options.host, port=options.port, log_level="warning", lifespan="on")
+                # proxy_headers off: the stand-in is the edge, like API Gateway, so no client's
+                # X-Forwarded-Proto/-For may become the request's scheme or source address.
+                uvicorn.run(
+                    gateway,
+                    host=options.host,
+                    port=options.port,
+                    log_level="warning",
+                    lifespan="on",
+                    proxy_headers=False,
+                )
         finally:
             remove_discovery(folder, record.pid)
 

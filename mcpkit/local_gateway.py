@@ -373,9 +373,12 @@ class LocalGateway:
     ) -> dict[str, Any]:
         client_ip = (scope.get("client") or ("127.0.0.1", 0))[0]
         cookies = [c.strip() for c in headers.pop("cookie", "").split(";") if c.strip()]
-        headers.setdefault("x-forwarded-for", client_ip)
-        headers.setdefault("x-forwarded-proto", scope.get("scheme", "http"))
-        headers.setdefault("x-forwarded-port", str((scope.get("server") or ("", 80))[1]))
+        # As API Gateway does: the caller's address is appended to whatever X-Forwarded-For it sent,
+        # proto and port are overwritten with the connection's own (a client must not choose them).
+        sent_for = headers.get("x-forwarded-for", "").strip()
+        headers["x-forwarded-for"] = f"{sent_for}, {client_ip}" if sent_for else client_ip
+        headers["x-forwarded-proto"] = scope.get("scheme", "http")
+        headers["x-forwarded-port"] = str((scope.get("server") or ("", 80))[1])
         query = scope.get("query_string", b"").decode("latin-1")
         now = datetime.now(UTC)
         try:

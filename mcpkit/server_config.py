@@ -75,8 +75,28 @@ class OAuthSettings(_Strict):
         pattern=r"^[\w+=,.@-]{1,128}$",
         description="Only members of this Cognito group get tokens (the stack creates the group).",
     )
+    redirect_schemes: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9+-]{0,40}$")]] = Field(
+        default_factory=list,
+        max_length=20,
+        description=(
+            "Native apps' redirect URI schemes to accept besides https, loopback http, reverse-domain schemes "
+            "(com.example.app) and the known clients' (cursor)."
+        ),
+    )
+
+    @field_validator("redirect_schemes")
+    @classmethod
+    def _no_browser_or_web_schemes(cls, schemes: list[str]) -> list[str]:
+        # Schemes a browser acts on itself, or plain web ones (whose rules are fixed), are never redirect schemes.
+        refused = sorted(set(schemes) & _NOT_REDIRECT_SCHEMES)
+        if refused:
+            raise ValueError(f"{', '.join(refused)} cannot be a native app's redirect scheme")
+        return schemes
 
 
+_NOT_REDIRECT_SCHEMES = frozenset(
+    {"http", "https", "javascript", "data", "file", "blob", "about", "vbscript", "ftp", "ws", "wss", "filesystem"}
+)
 # RFC 6749 §3.3 scope-token characters; ":" and "." keep names like `notes:read` readable.
 _SCOPE_NAME = r"^[\x21\x23-\x5b\x5d-\x7e]{1,64}$"
 DEFAULT_SCOPE = "mcp:tools"
@@ -272,6 +292,8 @@ class ServerFolder(BaseModel):
             env["MCPKIT_PERMISSIONS"] = cfg.permissions.model_dump_json()
             if cfg.oauth.required_group is not None:
                 env["MCPKIT_REQUIRED_GROUP"] = cfg.oauth.required_group
+            if cfg.oauth.redirect_schemes:
+                env["MCPKIT_REDIRECT_SCHEMES"] = json.dumps(cfg.oauth.redirect_schemes)
         if cfg.custom_domain is not None:
             env["MCPKIT_ALLOWED_HOSTS"] = json.dumps([cfg.custom_domain.domain_name])
         for key, ref in cfg.secrets.items():

@@ -1,91 +1,121 @@
 """OAuth clients: dynamic registration (RFC 7591), client ID metadata documents, redirect URI rules.
 
-Redirect URIs (decided here, tested in tests/auth):
-- `https://…` with a host: web clients (Claude, ChatGPT, vscode.dev).
+Redirect URIs (decided here, tested in tests/auth and tests/hostile):
+- `https://…` with a valid host: web clients (Claude, ChatGPT, vscode.dev).
 - `http://` only on a loopback host (`localhost`, `127.0.0.1`, `[::1]`): native apps (Claude
   Code, VS Code, the Inspector). A loopback URI matches on any port (RFC 8252 §7.3), because a
   native app picks a free port at run time and Claude Code's CIMD document has none.
-- private-use schemes such as `cursor://…` (RFC 8252 §7.1): native apps, Cursor needs them. A
-  scheme a browser would act on itself is refused: `javascript:`, `data:`, `file:`, `blob:`,
-  `about:`, `vbscript:`, `ftp:`, `ws:`, `wss:` and friends.
-- no fragments, no user info. Everything except the loopback port matches exactly.
+- private-use schemes in reverse-domain form (`com.example.app:/cb`, RFC 8252 §7.1), plus the
+  schemes of known clients that predate that advice (`cursor`, KNOWN_CLIENT_SCHEMES) and any the
+  server's `mcpkit.toml` adds (`[oauth] redirect_schemes`). Any other scheme may open an OS
+  handler (`ms-msdt:`, `search-ms:`) or act in the browser (`javascript:`, `data:`): refused.
+- plain RFC 3986 ASCII (handlers/auth/uris.py), no fragments, no user info. Everything except
+  the loopback port matches exactly.
 
 Client ID metadata documents: a `client_id` that is an https URL is the URL of the client's
 metadata. It is fetched SSRF-safe (every address of the host must be public, the connection goes
-to the checked address, no redirects, 5 s, 64 KB) and cached in the table for min(max-age, 24 h),
-1 h without max-age and never less than 5 min. In local dev mode only, loopback addresses (and
-plain http to them) are allowed, so tests and laptops can serve a document.
+to the checked address, no redirects, CIMD_TIMEOUT_SECONDS in all, 64 KB) and cached in the table
+for min(max-age, 24 h), 1 h without max-age and never less than 5 min. A failure is cached too
+(CIMD_FAILURE_SECONDS), and fetches are rate limited per source address and per document host, so
+nobody can make the server fetch on their behalf faster than that. In local dev mode only,
+loopback addresses (and plain http to them) are allowed, so tests and laptops can serve a document.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import re
 import secrets
 import socket
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from handlers.auth import uris
 from handlers.auth.errors import OAuthError
 from handlers.auth.state import ClientRecord
 from handlers.auth.tokens import sha256_hex
 
 if TYPE_CHECKING:
     from handlers.auth.state import OAuthState
+    from handlers.rate_limit import RateLimiter
 
+logger = logging.getLogger("handlers.auth")
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 REFUSED_SCHEMES = frozenset(
     {"javascript", "data", "file", "blob", "about", "vbscript", "ftp", "ws", "wss", "filesystem", "view-source"}
 )
-_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
+# Clients whose redirect scheme is not in reverse-domain form; each named with its source.
+# cursor: Cursor registers cursor://anysphere.cursor-mcp/oauth/callback with two other URIs in one
+# request (erp-mafia/accounted PR #2225, bytebase#20510; ../shared/notes/clients.md).
+KNOWN_CLIENT_SCHEMES: Final = frozenset({"cursor"})
 AUTH_METHODS = ("client_secret_post", "client_secret_basic", "none")
-CIMD_TIMEOUT_SECONDS = 5.0
+# A document host is a CDN or a web server: from an AWS region, DNS, TCP, TLS 1.3 and one GET take
+# about four round trips, 1.2 s even at a 300 ms intercontinental round trip. 2 s fits that with
+# margin and caps how long any one request can make an instance wait for a host someone else chose.
+CIMD_TIMEOUT_SECONDS = 2.0
 CIMD_MAX_BYTES = 64 * 1024
 CIMD_DEFAULT_SECONDS = 3600
 CIMD_MIN_SECONDS = 300
 CIMD_MAX_SECONDS = 24 * 3600
+# A failed fetch is answered from the table this long: long enough that retries cost no fetch,
+# short enough that a developer who just fixed their document waits only a minute.
+CIMD_FAILURE_SECONDS = 60
+NOT_FETCHED = "the client metadata document could not be fetched"
+# Registered (DCR) client ids are ours: printable ASCII, short. Anything else is not looked up
+# (a 700-character non-ASCII id would be over DynamoDB's key size and fail the read).
+_CLIENT_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
-def check_redirect_uri(uri: str) -> str:
+def check_redirect_uri(uri: str, native_schemes: frozenset[str] = KNOWN_CLIENT_SCHEMES) -> str:
     """`uri` if it is an acceptable redirect URI, else ValueError saying why."""
-    try:
-        parts = urlsplit(uri)
-    except ValueError as exc:
-        raise ValueError(f"{uri!r} is not a URI") from exc
-    scheme = parts.scheme.lower()
-    if not scheme or not _SCHEME.fullmatch(scheme):
-        raise ValueError(f"{uri!r} is not an absolute URI")
+    parsed = uris.parse(uri, "redirect URI")
+    scheme, parts = parsed.scheme, parsed.parts
     if parts.fragment or "#" in uri:
         raise ValueError(f"{uri!r}: a redirect URI must not contain a fragment")
     if "@" in parts.netloc:
         raise ValueError(f"{uri!r}: a redirect URI must not contain user info")
     if scheme == "https":
-        if not parts.hostname:
-            raise ValueError(f"{uri!r} has no host")
+        uris.check_host(parsed, "redirect URI")
         return uri
     if scheme == "http":
-        if (parts.hostname or "").lower() in LOOPBACK_HOSTS:
+        if parsed.host in LOOPBACK_HOSTS:
             return uri
         raise ValueError(f"{uri!r}: plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1])")
     if scheme in REFUSED_SCHEMES:
         raise ValueError(f"{uri!r}: the {scheme}: scheme cannot be a redirect URI")
-    return uri  # RFC 8252 §7.1 private-use scheme of a native app
+    if uris.is_reverse_domain_scheme(scheme) or scheme in native_schemes:
+        return uri
+    raise ValueError(
+        f"{uri!r}: a native app's redirect URI needs a private-use scheme in reverse-domain form such as "
+        f"com.example.app:/callback (RFC 8252 §7.1); the server's mcpkit.toml can allow {scheme}: under "
+        "[oauth] redirect_schemes"
+    )
 
 
-def _is_loopback_http(parts: Any) -> bool:
-    return parts.scheme.lower() == "http" and (parts.hostname or "").lower() in LOOPBACK_HOSTS
+def _split(uri: str) -> SplitResult | None:
+    try:
+        parts = urlsplit(uri)
+        _ = parts.hostname, parts.port
+    except ValueError:
+        return None
+    return parts
+
+
+def _is_loopback_http(parts: SplitResult | None) -> bool:
+    return parts is not None and parts.scheme.lower() == "http" and (parts.hostname or "").lower() in LOOPBACK_HOSTS
 
 
 def redirect_uri_matches(registered: str, presented: str) -> bool:
     if registered == presented:
         return True
-    a, b = urlsplit(registered), urlsplit(presented)
-    if not (_is_loopback_http(a) and _is_loopback_http(b)):
+    a, b = _split(registered), _split(presented)
+    if a is None or b is None or not (_is_loopback_http(a) and _is_loopback_http(b)):
         return False
     # RFC 8252 §7.3: any port on loopback; everything else exact.
     return (a.hostname or "").lower() == (b.hostname or "").lower() and (a.path, a.query) == (b.path, b.query)
@@ -110,8 +140,19 @@ class RegistrationRequest(BaseModel):
 
     @field_validator("redirect_uris")
     @classmethod
-    def _redirects(cls, uris: list[str]) -> list[str]:
-        return [check_redirect_uri(u) for u in uris]
+    def _redirects(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        schemes = (info.context or {}).get("redirect_schemes", KNOWN_CLIENT_SCHEMES)
+        return [check_redirect_uri(u, schemes) for u in values]
+
+    @field_validator("client_uri", "logo_uri", mode="before")
+    @classmethod
+    def _empty_is_absent(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("client_uri", "logo_uri")
+    @classmethod
+    def _web_urls(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else uris.web_url(value, str(info.field_name))
 
     @field_validator("grant_types")
     @classmethod
@@ -215,55 +256,89 @@ def is_metadata_url(client_id: str) -> bool:
 
 
 class ClientResolver:
-    def __init__(self, state: OAuthState, idle_seconds: int, *, allow_loopback_documents: bool) -> None:
+    def __init__(
+        self,
+        state: OAuthState,
+        idle_seconds: int,
+        *,
+        allow_loopback_documents: bool,
+        limits: RateLimiter | None = None,
+        redirect_schemes: frozenset[str] = KNOWN_CLIENT_SCHEMES,
+    ) -> None:
         self._state = state
         self._idle = idle_seconds
         self._allow_loopback = allow_loopback_documents
+        self._limits = limits
+        self.redirect_schemes = redirect_schemes
 
-    async def resolve(self, client_id: str) -> Client | None:
-        """The client, or None if unknown; ClientMetadataError for an unusable metadata document."""
-        if not client_id or len(client_id) > 2000:
+    async def resolve(self, client_id: str, source_ip: str = "unknown") -> Client | None:
+        """The client, or None if unknown; ClientMetadataError for an unusable metadata document.
+
+        RateLimitedError when a document would have to be fetched and `source_ip` or the
+        document's host has had its share of fetches.
+        """
+        if not client_id or len(client_id) > uris.MAX_URI_LENGTH:
             return None
         if is_metadata_url(client_id):
-            return await self._from_document(client_id)
+            return await self._from_document(client_id, source_ip)
+        if not _CLIENT_ID.fullmatch(client_id):
+            return None
         record = self._state.get_client(client_id)
         if record is None:
             return None
         self._state.touch_client(record, self._idle)
         return from_record(record)
 
-    async def _from_document(self, url: str) -> Client:
+    async def _from_document(self, url: str, source_ip: str) -> Client:
+        try:
+            parsed = uris.parse(url, "client ID URL")
+            uris.check_host(parsed, "client ID URL")
+        except ValueError as exc:
+            raise ClientMetadataError(str(exc)) from exc
         document = self._state.get_cimd(url)
         if document is None:
-            text, lifetime = await fetch_client_metadata(url, allow_loopback=self._allow_loopback)
-            document = _parse_document(url, text)
+            if self._limits is not None:
+                settings = self._limits.settings
+                self._limits.hit("cimd-ip", source_ip, settings.cimd_fetch_per_ip)
+                self._limits.hit("cimd-host", parsed.host, settings.cimd_fetch_per_host)
+            try:
+                text, lifetime = await fetch_client_metadata(url, allow_loopback=self._allow_loopback)
+                document = _parse_document(url, text, self.redirect_schemes)
+            except ClientMetadataError as exc:
+                self._state.put_cimd(url, json.dumps({"failure": str(exc)}), CIMD_FAILURE_SECONDS)
+                raise
             self._state.put_cimd(url, json.dumps(document), lifetime)
+        if "failure" in document:
+            raise ClientMetadataError(str(document["failure"]))
         name = document.get("client_name")
         return Client(
             url, tuple(document["redirect_uris"]), "none", None, None, name if isinstance(name, str) else None
         )
 
 
-def _parse_document(url: str, text: bytes) -> dict[str, Any]:
+def _parse_document(url: str, text: bytes, schemes: frozenset[str] = KNOWN_CLIENT_SCHEMES) -> dict[str, Any]:
     try:
         document = json.loads(text)
-    except ValueError as exc:
-        raise ClientMetadataError("the client metadata document is not JSON") from exc
+    except ValueError:
+        logger.info("client metadata document %s is not JSON", url)
+        raise ClientMetadataError(NOT_FETCHED) from None
     if not isinstance(document, dict):
-        raise ClientMetadataError("the client metadata document is not a JSON object")
+        logger.info("client metadata document %s is not a JSON object", url)
+        raise ClientMetadataError(NOT_FETCHED)
     if document.get("client_id") != url:
         raise ClientMetadataError("the document's client_id is not the URL it was fetched from")
     method = document.get("token_endpoint_auth_method", "none")
     if method != "none":
         raise ClientMetadataError(f"token_endpoint_auth_method {method!r} is not supported for metadata documents")
     try:
-        uris = RegistrationRequest.model_validate(
-            {"redirect_uris": document.get("redirect_uris"), "token_endpoint_auth_method": "none"}
+        redirect_uris = RegistrationRequest.model_validate(
+            {"redirect_uris": document.get("redirect_uris"), "token_endpoint_auth_method": "none"},
+            context={"redirect_schemes": schemes},
         ).redirect_uris
     except ValidationError as exc:
         problems = "; ".join(str(e["msg"]) for e in exc.errors())
         raise ClientMetadataError(f"the document's redirect_uris are not usable: {problems}") from exc
-    return {"client_id": url, "redirect_uris": uris, "client_name": str(document.get("client_name", ""))[:200]}
+    return {"client_id": url, "redirect_uris": redirect_uris, "client_name": str(document.get("client_name", ""))[:200]}
 
 
 def _address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_loopback: bool) -> bool:
@@ -275,37 +350,56 @@ def _address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, all
 
 
 async def fetch_client_metadata(url: str, *, allow_loopback: bool) -> tuple[bytes, int]:
-    """GET the document at `url` without letting `url` reach anything internal; (body, cache lifetime)."""
-    import anyio
-    import httpx2
+    """GET the document at `url` without letting `url` reach anything internal; (body, cache lifetime).
 
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    Every failure of the fetch itself is one message, NOT_FETCHED: which step failed (no such
+    name, a private address, a closed port, a status) would tell a caller what lies behind the
+    server. The step goes to the log.
+    """
+    try:
+        parsed = uris.parse(url, "client ID URL")
+        uris.check_host(parsed, "client ID URL")
+    except ValueError as exc:
+        raise ClientMetadataError(str(exc)) from exc
+    parts, host = parsed.parts, parsed.host
     if parts.username or parts.password or parts.fragment:
         raise ClientMetadataError("a client ID URL must not contain user info or a fragment")
     if parts.path in {"", "/"}:
         raise ClientMetadataError("a client ID URL must have a path")
-    if parts.scheme != "https" and not (allow_loopback and parts.scheme == "http" and host in LOOPBACK_HOSTS):
+    if parsed.scheme != "https" and not (allow_loopback and parsed.scheme == "http" and host in LOOPBACK_HOSTS):
         raise ClientMetadataError("a client ID URL must use https")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise ClientMetadataError("the client ID URL has an invalid port") from exc
-    try:
-        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise ClientMetadataError(f"cannot resolve {host}") from exc
-    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
-    if not addresses or not all(_address_allowed(a, allow_loopback) for a in addresses):
-        raise ClientMetadataError(f"{host} resolves to an address this server does not fetch from")
-    # Connect to the address just checked (a second lookup could answer differently: DNS rebinding);
-    # Host and TLS SNI/certificate checks still use the name.
-    target = addresses[0]
-    literal = f"[{target}]" if target.version == 6 else str(target)
-    connect_url = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path, parts.query, ""))
+        return await _fetch(parsed, allow_loopback)
+    except _FetchError as exc:
+        logger.info("client metadata document %s not fetched: %s", url, exc)
+        raise ClientMetadataError(NOT_FETCHED) from None
+
+
+class _FetchError(Exception):
+    """Why a fetch failed, for the log only."""
+
+
+async def _fetch(parsed: uris.Uri, allow_loopback: bool) -> tuple[bytes, int]:
+    import anyio
+    import httpx2
+
+    parts, host = parsed.parts, parsed.host
+    port = parts.port or (443 if parsed.scheme == "https" else 80)
     body = bytearray()
     try:
         with anyio.fail_after(CIMD_TIMEOUT_SECONDS):
+            try:
+                infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except (OSError, ValueError) as exc:  # IDNA refusals are ValueErrors (UnicodeError)
+                raise _FetchError(f"cannot resolve {host}: {exc}") from exc
+            addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+            if not addresses or not all(_address_allowed(a, allow_loopback) for a in addresses):
+                raise _FetchError(f"{host} resolves to an address this server does not fetch from")
+            # Connect to the address just checked (a second lookup could answer differently: DNS
+            # rebinding); Host and TLS SNI/certificate checks still use the name.
+            target = addresses[0]
+            literal = f"[{target}]" if target.version == 6 else str(target)
+            connect_url = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path, parts.query, ""))
             async with (
                 httpx2.AsyncClient(timeout=CIMD_TIMEOUT_SECONDS, follow_redirects=False, trust_env=False) as http,
                 http.stream(
@@ -316,16 +410,16 @@ async def fetch_client_metadata(url: str, *, allow_loopback: bool) -> tuple[byte
                 ) as response,
             ):
                 if response.status_code != 200:
-                    raise ClientMetadataError(f"fetching the client metadata document answered {response.status_code}")
+                    raise _FetchError(f"answered HTTP {response.status_code}")
                 async for chunk in response.aiter_bytes():
                     body.extend(chunk)
                     if len(body) > CIMD_MAX_BYTES:
-                        raise ClientMetadataError(f"the client metadata document is larger than {CIMD_MAX_BYTES} bytes")
+                        raise _FetchError(f"larger than {CIMD_MAX_BYTES} bytes")
                 cache_control = response.headers.get("cache-control", "")
     except TimeoutError as exc:
-        raise ClientMetadataError("fetching the client metadata document timed out") from exc
+        raise _FetchError(f"no answer within {CIMD_TIMEOUT_SECONDS} s") from exc
     except httpx2.HTTPError as exc:
-        raise ClientMetadataError(f"cannot fetch the client metadata document ({type(exc).__name__})") from exc
+        raise _FetchError(type(exc).__name__) from exc
     return bytes(body), _lifetime(cache_control)
 
 

@@ -38,6 +38,8 @@ class OAuthConfig:
     dev_mode: bool
     permissions: ScopePolicy = field(default_factory=ScopePolicy)
     required_group: str | None = None
+    # Redirect URI schemes allowed besides https, loopback http and reverse-domain ones (mcpkit.toml).
+    redirect_schemes: frozenset[str] = frozenset()
 
     @property
     def region(self) -> str:
@@ -59,4 +61,5 @@ class OAuthConfig:
             dev_mode=settings.dev_login and not running_in_lambda(),
             permissions=settings.permissions,
             required_group=settings.required_group,
+            redirect_schemes=frozenset(settings.redirect_schemes),
         )

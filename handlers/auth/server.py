@@ -20,7 +20,15 @@ from handlers.auth import clients, consent
 from handlers.auth.config import CODE_SECONDS, TRANSACTION_SECONDS, OAuthConfig
 from handlers.auth.errors import NO_STORE, OAuthError, error_page, form_page, invalid_client, oauth_json
 from handlers.auth.resource import BearerGate, protected_resource_metadata
-from handlers.auth.state import CodeRecord, ConsentRequest, Grant, GrantRevokedError, OAuthState, Transaction
+from handlers.auth.state import (
+    CodeRecord,
+    ConsentRequest,
+    FamilyRecord,
+    Grant,
+    GrantRevokedError,
+    OAuthState,
+    Transaction,
+)
 from handlers.auth.tokens import TokenSigner, pkce_challenge, sha256_hex
 from handlers.auth.upstream import CognitoUpstream, Identity, UpstreamError, new_verifier
 from handlers.auth.urls import ServerUrls, UnknownOriginError, server_urls
@@ -119,7 +127,11 @@ class OAuthServer:
         self.gate = BearerGate(self.signer, config.permissions)
         self.limits = RateLimiter(table, RateLimitSettings())
         self.clients = clients.ClientResolver(
-            self.state, config.client_idle_seconds, allow_loopback_documents=config.dev_mode
+            self.state,
+            config.client_idle_seconds,
+            allow_loopback_documents=config.dev_mode,
+            limits=self.limits,
+            redirect_schemes=clients.KNOWN_CLIENT_SCHEMES | config.redirect_schemes,
         )
 
     @classmethod
@@ -199,7 +211,9 @@ class OAuthServer:
         if len(body) > MAX_FORM_BYTES:
             raise OAuthError("invalid_client_metadata", "The registration request is too large.")
         try:
-            parsed = clients.RegistrationRequest.model_validate_json(body or b"{}")
+            parsed = clients.RegistrationRequest.model_validate_json(
+                body or b"{}", context={"redirect_schemes": self.clients.redirect_schemes}
+            )
         except ValidationError as exc:
             raise clients.registration_error(exc) from exc
         urls = server_urls(request.scope)
@@ -237,6 +251,25 @@ class OAuthServer:
 
     # -- authorization ---------------------------------------------------------------------
     async def authorize(self, request: Request) -> Response:
+        source = _source_ip(request)
+        try:
+            self.limits.hit("authorize-ip", source, self.limits.settings.authorize_per_ip)
+            return await self._authorize(request, source)
+        except RateLimitedError as exc:
+            logger.warning("rate limit %s exceeded on /oauth/authorize", exc.scope)
+            what = (
+                "This application's metadata host was asked too often"
+                if exc.scope == "cimd-host"
+                else "Too many requests came from your network"
+            )
+            page = error_page("Too many requests", f"{what} just now; try again in {exc.retry_after} s.", 429)
+            page.headers["Retry-After"] = str(exc.retry_after)
+            return page
+
+    async def _authorize(self, request: Request, source: str) -> Response:
+        """Every refusal here is a page, never a redirect: nobody has signed in yet, and a redirect
+        URI that anyone could register (DCR) or publish (a metadata document) is not one to send a
+        person's browser to unasked (RFC 9700 §4.11.2)."""
         urls = server_urls(request.scope)
         params = request.query_params
         for name in ("client_id", "redirect_uri", "state", "code_challenge", "response_type", "scope", "resource"):
@@ -244,7 +277,7 @@ class OAuthServer:
                 return error_page("Invalid request", f"The parameter {name!r} was sent more than once.")
         client_id = params.get("client_id", "")
         try:
-            client = await self.clients.resolve(client_id)
+            client = await self.clients.resolve(client_id, source)
         except clients.ClientMetadataError as exc:
             return error_page("Unknown application", f"The application's metadata document cannot be used: {exc}.")
         if client is None:
@@ -255,13 +288,8 @@ class OAuthServer:
         if redirect_uri is None or not client.allows_redirect(redirect_uri):
             return error_page("Invalid redirect", "The redirect URI is not one this application registered.")
 
-        client_state = params.get("state")
-
         def fail(error: str, description: str) -> Response:
-            query = {"error": error, "error_description": description, "iss": urls.issuer}
-            if client_state is not None:
-                query["state"] = client_state
-            return RedirectResponse(_with_query(redirect_uri, query), 302, headers=NO_STORE)
+            return error_page("The application's request was refused", f"{error}: {description}")
 
         if params.get("response_type") != "code":
             return fail("unsupported_response_type", "Only response_type=code is supported.")
@@ -284,7 +312,7 @@ class OAuthServer:
             code_challenge=challenge,
             scopes=scopes,
             resource=urls.resource,
-            client_state=client_state,
+            client_state=params.get("state"),
             upstream_verifier=verifier,
         )
         txn = self.state.put_transaction(transaction, TRANSACTION_SECONDS)
@@ -325,8 +353,9 @@ class OAuthServer:
         transaction = self.state.take_transaction(state) if state else None
         if transaction is None:
             return error_page("Sign-in expired", "This sign-in is unknown or took longer than 10 minutes.")
+        # Not signed in: a page, not a redirect to a URI nobody vouches for (see _authorize).
         if "error" in request.query_params or "code" not in request.query_params:
-            return self._back_to_client(urls, transaction, "access_denied", "Sign-in was cancelled or refused.")
+            return error_page("Sign-in cancelled", "Sign-in was cancelled or refused.")
         try:
             identity = await self.upstream.exchange(
                 code=request.query_params["code"],
@@ -335,9 +364,7 @@ class OAuthServer:
             )
         except UpstreamError as exc:
             logger.warning("upstream sign-in failed: %s", exc)
-            return self._back_to_client(
-                urls, transaction, "server_error", "Signing in with the identity service failed."
-            )
+            return error_page("Sign-in failed", "Signing in with the identity service failed.")
         return self._signed_in(urls, transaction, identity)
 
     async def dev_login(self, request: Request) -> Response:
@@ -416,7 +443,7 @@ class OAuthServer:
                 return error_page(
                     "Consent expired", "This request is unknown, answered already or older than 10 minutes."
                 )
-            return await self._consent_page(request_id, pending)
+            return await self._consent_page(request_id, pending, _source_ip(request))
         if not _same_origin(request):
             return error_page("Refused", "The answer did not come from this server's consent page.")
         try:
@@ -440,7 +467,7 @@ class OAuthServer:
         if decision == "deny":
             response = self._back_to_client(urls, transaction, "access_denied", "The person denied access.")
         else:
-            client = await self._client_or_none(transaction.client_id)
+            client = await self._client_or_none(transaction.client_id, _source_ip(request))
             self.state.record_consent(
                 subject=taken.subject,
                 email=taken.email,
@@ -454,15 +481,15 @@ class OAuthServer:
         response.delete_cookie(consent.CONSENT_COOKIE, path=consent.CONSENT_PATH)
         return response
 
-    async def _client_or_none(self, client_id: str) -> clients.Client | None:
+    async def _client_or_none(self, client_id: str, source_ip: str) -> clients.Client | None:
         try:
-            return await self.clients.resolve(client_id)
+            return await self.clients.resolve(client_id, source_ip)
         except clients.ClientMetadataError:
             return None
 
-    async def _consent_page(self, request_id: str, pending: ConsentRequest) -> Response:
+    async def _consent_page(self, request_id: str, pending: ConsentRequest, source_ip: str) -> Response:
         transaction = pending.transaction
-        client = await self._client_or_none(transaction.client_id)
+        client = await self._client_or_none(transaction.client_id, source_ip)
         if client is None:
             return error_page("Unknown application", "This application is not registered with this server (any more).")
         granted = self.state.get_grant(pending.subject, transaction.client_id)
@@ -502,7 +529,7 @@ class OAuthServer:
         if not client_id:
             raise invalid_client("client_id is missing.")
         try:
-            client = await self.clients.resolve(client_id)
+            client = await self.clients.resolve(client_id, _source_ip(request))
         except clients.ClientMetadataError as exc:
             raise invalid_client(f"The client metadata document cannot be used: {exc}.") from exc
         if client is None:
@@ -521,6 +548,7 @@ class OAuthServer:
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
             grant = self._redeem_code(form, client, urls)
+            access = self._access_token(urls, client, grant)
             try:
                 refresh = self.state.start_family(
                     grant, self.config.refresh_token_seconds, self.config.refresh_family_max_seconds
@@ -528,18 +556,9 @@ class OAuthServer:
             except GrantRevokedError as exc:
                 raise OAuthError("invalid_grant", "Access was revoked meanwhile; authorize again.") from exc
         elif grant_type == "refresh_token":
-            grant, refresh = self._rotate(form, client, urls)
+            grant, refresh, access = self._rotate(form, client, urls)
         else:
             raise OAuthError("unsupported_grant_type", "Use authorization_code or refresh_token.")
-        access = self.signer.issue(
-            issuer=urls.issuer,
-            audience=grant.resource,
-            subject=grant.subject,
-            email=grant.email,
-            client_id=client.client_id,
-            scopes=grant.scopes,
-            lifetime=self.config.access_token_seconds,
-        )
         return oauth_json(
             {
                 "access_token": access,
@@ -548,6 +567,17 @@ class OAuthServer:
                 "refresh_token": refresh,
                 "scope": " ".join(grant.scopes),
             }
+        )
+
+    def _access_token(self, urls: ServerUrls, client: clients.Client, grant: Grant) -> str:
+        return self.signer.issue(
+            issuer=urls.issuer,
+            audience=grant.resource,
+            subject=grant.subject,
+            email=grant.email,
+            client_id=client.client_id,
+            scopes=grant.scopes,
+            lifetime=self.config.access_token_seconds,
         )
 
     def _redeem_code(self, form: dict[str, str], client: clients.Client, urls: ServerUrls) -> Grant:
@@ -572,36 +602,34 @@ class OAuthServer:
             raise OAuthError("invalid_target", f"This code was issued for {record.resource}.")
         return Grant(**record.model_dump(include=set(Grant.model_fields)))
 
-    def _rotate(self, form: dict[str, str], client: clients.Client, urls: ServerUrls) -> tuple[Grant, str]:
+    def _rotate(self, form: dict[str, str], client: clients.Client, urls: ServerUrls) -> tuple[Grant, str, str]:
+        """(grant, new refresh token, access token); the presented token is used up only on success."""
         token = form.get("refresh_token")
         if not token:
             raise OAuthError("invalid_request", "refresh_token is missing.")
+
+        def prepare(family: FamilyRecord) -> tuple[Grant, str]:
+            grant = _refreshed_grant(family, form)
+            # The kit's refresh tokens never reach Cognito: it is asked here whether the account is
+            # still enabled (and in the group).
+            if not self.upstream.account_allows(family.subject, self.config.required_group):
+                raise GrantRevokedError
+            return grant, self._access_token(urls, client, grant)
+
         try:
             rotated = self.state.rotate(
                 token,
                 client.client_id,
                 self.config.refresh_token_seconds,
                 self.config.refresh_family_max_seconds,
-                # The kit's refresh tokens never reach Cognito: it is asked here whether the account is
-                # still enabled (and in the group), before the token is used up.
-                admits=lambda family: self.upstream.account_allows(family.subject, self.config.required_group),
+                prepare,
             )
         except GrantRevokedError as exc:
             raise OAuthError("invalid_grant", "This account may no longer use this server; sign in again.") from exc
         if rotated is None:
             raise OAuthError("invalid_grant", "The refresh token is invalid, expired, revoked or already used.")
-        family, successor = rotated
-        grant = Grant(**family.model_dump(include=set(Grant.model_fields)))
-        resource = form.get("resource")
-        if resource is not None and resource.rstrip("/") != grant.resource:
-            raise OAuthError("invalid_target", f"This grant is for {grant.resource}.")
-        requested = form.get("scope")
-        if requested is not None:
-            narrowed = tuple(s for s in grant.scopes if s in requested.split())
-            if set(requested.split()) - set(grant.scopes) or not narrowed:
-                raise OAuthError("invalid_scope", "A refresh cannot widen the granted scope.")
-            grant = grant.model_copy(update={"scopes": narrowed})
-        return grant, successor
+        _, successor, (grant, access) = rotated
+        return grant, successor, access
 
     async def revoke(self, request: Request) -> Response:
         """RFC 7009: refresh tokens end their whole family; access tokens simply expire (15 min)."""
@@ -614,6 +642,21 @@ class OAuthServer:
         if found is not None and found[1].client_id == client.client_id:
             self.state.revoke_family(found[0])
         return Response(status_code=200, headers=NO_STORE)
+
+
+def _refreshed_grant(family: FamilyRecord, form: dict[str, str]) -> Grant:
+    """What a refresh request may have of its family's grant: the same resource, a subset of the scopes."""
+    grant = Grant(**family.model_dump(include=set(Grant.model_fields)))
+    resource = form.get("resource")
+    if resource is not None and resource.rstrip("/") != grant.resource:
+        raise OAuthError("invalid_target", f"This grant is for {grant.resource}.")
+    requested = form.get("scope")
+    if requested is not None:
+        narrowed = tuple(s for s in grant.scopes if s in requested.split())
+        if set(requested.split()) - set(grant.scopes) or not narrowed:
+            raise OAuthError("invalid_scope", "A refresh cannot widen the granted scope.")
+        grant = grant.model_copy(update={"scopes": narrowed})
+    return grant
 
 
 def _same_origin(request: Request) -> bool:

@@ -25,6 +25,13 @@ if TYPE_CHECKING:
 
 _ONE_DAY = 24 * 3600
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+
+def _plausible(identifier: str) -> bool:
+    """Could this be an id the kit handed out? Anything else is not looked up: in a key, 700
+    non-ASCII characters would be over DynamoDB's 2048-byte limit and fail the read itself."""
+    return 0 < len(identifier) <= 256 and identifier.isascii()
 
 
 class _Record(BaseModel):
@@ -189,6 +196,8 @@ class OAuthState:
         self._put(f"CLIENT#{record.client_id}", record, record.touched_at + idle_seconds)
 
     def get_client(self, client_id: str) -> ClientRecord | None:
+        if not _plausible(client_id):
+            return None
         found = self._get(f"CLIENT#{client_id}", ClientRecord)
         return found[0] if found else None
 
@@ -241,10 +250,14 @@ class OAuthState:
         return state
 
     def get_transaction(self, state: str) -> Transaction | None:
+        if not _plausible(state):
+            return None
         found = self._get(f"TXN#{state}", Transaction)
         return found[0] if found else None
 
     def take_transaction(self, state: str) -> Transaction | None:
+        if not _plausible(state):
+            return None
         return self._take(f"TXN#{state}", Transaction)
 
     # -- authorization codes ---------------------------------------------------------------
@@ -293,14 +306,16 @@ class OAuthState:
         client_id: str,
         lifetime: int,
         grant_lifetime: int,
-        admits: Callable[[FamilyRecord], bool],
-    ) -> tuple[FamilyRecord, str] | None:
+        prepare: Callable[[FamilyRecord], T],
+    ) -> tuple[FamilyRecord, str, T] | None:
         """Exchange a refresh token for its successor; None if it is unknown, expired or not this client's.
 
         Presenting a token that was already rotated away is reuse (RFC 9700 §4.14.2): the whole
-        family is revoked, so neither a thief nor the client can go on with it. `admits` is asked
-        before anything is written, so when it cannot answer (raises) the presented token stays
-        good; when it says no, the grant is revoked and GrantRevokedError raised.
+        family is revoked, so neither a thief nor the client can go on with it. `prepare` runs
+        before anything is written and everything it refuses leaves the presented token good: it
+        checks the request against the family and builds the answer (signs the access token), so a
+        refused request or a failure there never costs the client its grant. Raising
+        GrantRevokedError from it (the account may no longer sign in) revokes the grant.
         """
         now = _now()
         token_hash = sha256_hex(token)
@@ -317,9 +332,11 @@ class OAuthState:
         if family_item["current"]["S"] != token_hash:
             self.revoke_family(family_id)
             return None
-        if not admits(family):
+        try:
+            prepared = prepare(family)
+        except GrantRevokedError:
             self.revoke_grant(family.subject, family.client_id)
-            raise GrantRevokedError
+            raise
         successor = secrets.token_urlsafe(32)
         try:
             self._table.transact(
@@ -353,10 +370,10 @@ class OAuthState:
             # Our own rotation, retried by botocore after its response was lost, finds `current` moved
             # on to the successor it wrote: that is success, not reuse.
             if self._current_of(family_id) == sha256_hex(successor):
-                return family, successor
+                return family, successor, prepared
             self.revoke_family(family_id)
             return None
-        return family, successor
+        return family, successor, prepared
 
     def family_of(self, token: str) -> tuple[str, FamilyRecord] | None:
         item = self._table.call("get_item", Key=_key(f"REFRESH#{sha256_hex(token)}")).get("Item")
@@ -376,10 +393,14 @@ class OAuthState:
         return request_id
 
     def get_consent_request(self, request_id: str) -> ConsentRequest | None:
+        if not _plausible(request_id):
+            return None
         found = self._get(f"CONSENT#{request_id}", ConsentRequest)
         return found[0] if found else None
 
     def take_consent_request(self, request_id: str) -> ConsentRequest | None:
+        if not _plausible(request_id):
+            return None
         return self._take(f"CONSENT#{request_id}", ConsentRequest)
 
     def get_grant(self, subject: str, client_id: str) -> GrantRecord | None:

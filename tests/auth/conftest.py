@@ -41,7 +41,10 @@ def notes(oauth_emulator: EmbeddedAws, tmp_path_factory: pytest.TempPathFactory)
     servers = tmp_path_factory.mktemp("servers")
     folder = render("notes", NOTES_SERVER, servers / NOTES_SERVER)
     config = folder / "mcpkit.toml"
-    config.write_text(config.read_text() + f'\n[oauth]\nrequired_group = "{NOTES_GROUP}"\n')
+    # windsurf: a native scheme not in reverse-domain form, allowed here only (test_endpoints.py)
+    config.write_text(
+        config.read_text() + f'\n[oauth]\nrequired_group = "{NOTES_GROUP}"\nredirect_schemes = ["windsurf"]\n'
+    )
     server = start_dev_server(
         *("--servers-dir", str(servers), "--server", NOTES_SERVER, "--auth", "oauth"),
         *("--aws-endpoint", oauth_emulator.endpoint),

@@ -105,6 +105,15 @@ def test_registration_refuses_unsafe_redirect_uris(harness: Harness, uri: str) -
     assert response.headers["cache-control"] == "no-store"
 
 
+def test_a_scheme_the_servers_mcpkit_toml_allows_is_accepted_there_only(harness: Harness, notes: Harness) -> None:
+    body = {"redirect_uris": ["windsurf://callback"], "token_endpoint_auth_method": "none"}
+    refused = harness.http.post(f"{harness.base}/oauth/register", json=body)
+    assert refused.status_code == 400
+    assert "redirect_schemes" in refused.json()["error_description"]
+    accepted = notes.http.post(f"{notes.base}/oauth/register", json=body)
+    assert accepted.status_code == 201, accepted.text
+
+
 # -- authorization -------------------------------------------------------------------------------
 def test_authorize_refuses_a_mismatched_redirect_uri_without_redirecting(
     harness: Harness, client: dict[str, Any]
@@ -140,18 +149,16 @@ def test_loopback_redirect_matches_on_any_port(harness: Harness, client: dict[st
         ({"scope": "admin"}, "invalid_scope"),
     ],
 )
-def test_authorize_errors_go_back_to_the_client_with_state_and_iss(
+def test_authorize_errors_before_sign_in_are_shown_not_redirected(
     harness: Harness, client: dict[str, Any], params: dict[str, str], error: str
 ) -> None:
+    # RFC 9700 §4.11.2: anyone can register a redirect URI, so before sign-in the server never sends
+    # a browser there on its own; the page names the error for the developer.
     _, challenge = pkce()
     response = harness.authorize(client["client_id"], challenge, **params)
-    assert response.status_code == 302
-    location = response.headers["location"]
-    assert location.startswith(LOOPBACK_REDIRECT)
-    query = parse_qs(urlsplit(location).query)
-    assert query["error"] == [error]
-    assert query["state"] == ["state-123"]
-    assert query["iss"] == [harness.base]
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    assert error in response.text
 
 
 def test_wrong_password_shows_the_form_again(harness: Harness, client: dict[str, Any]) -> None:

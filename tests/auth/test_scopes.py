@@ -96,6 +96,9 @@ def _server(tmp_path: Path, toml: str) -> Path:
             "over 2560: Lambda's environment holds 4 KB in all",
         ),
         ('[oauth]\nrequired_group = "g"\n', 'needs auth = "oauth"'),
+        ('auth = "oauth"\n[oauth]\nredirect_schemes = ["javascript"]\n', "cannot be a native app's redirect scheme"),
+        ('auth = "oauth"\n[oauth]\nredirect_schemes = ["https"]\n', "cannot be a native app's redirect scheme"),
+        ('auth = "oauth"\n[oauth]\nredirect_schemes = ["Bad Scheme"]\n', "redirect_schemes"),
     ],
 )
 def test_bad_permissions_fail_with_the_file_and_the_reason(tmp_path: Path, toml: str, message: str) -> None:
@@ -124,3 +127,9 @@ def test_the_runtime_refuses_permissions_naming_tools_the_server_lacks() -> None
 
     with pytest.raises(ServerLoadError, match=r"tool 'who_am_i_typo' \(scope 'read'\)"):
         create_runtime(settings)
+
+
+def test_configured_redirect_schemes_reach_the_runtime(tmp_path: Path) -> None:
+    folder = load_server(_server(tmp_path, 'auth = "oauth"\n[oauth]\nredirect_schemes = ["windsurf"]\n'))
+    env = folder.runtime_environment(root=tmp_path, table_name="t")
+    assert json.loads(env["MCPKIT_REDIRECT_SCHEMES"]) == ["windsurf"]

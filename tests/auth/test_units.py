@@ -5,16 +5,26 @@ from __future__ import annotations
 import base64
 import json
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from handlers.auth.clients import ClientMetadataError, check_redirect_uri, fetch_client_metadata, redirect_uri_matches
+from handlers.auth.clients import (
+    KNOWN_CLIENT_SCHEMES,
+    NOT_FETCHED,
+    ClientMetadataError,
+    check_redirect_uri,
+    fetch_client_metadata,
+    redirect_uri_matches,
+)
 from handlers.auth.config import OAuthConfig
 from handlers.auth.tokens import InvalidTokenError, verify_access_token
 from handlers.auth.urls import server_urls
 from handlers.settings import Settings
+from mcpkit.local_gateway import LocalGateway, _merge_headers
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 ISSUER = "https://abc.execute-api.us-east-1.amazonaws.com"
@@ -30,10 +40,50 @@ AUDIENCE = f"{ISSUER}/mcp"
         "http://[::1]:8080/cb",
         "cursor://anysphere.cursor-mcp/oauth/callback",
         "com.example.app:/oauth2redirect",
+        "io.github.someone.tool://callback",
+        "https://vscode.dev/redirect",
+        "https://[2001:db8::1]/cb",
+        "https://xn--bcher-kva.example/cb",
     ],
 )
 def test_acceptable_redirect_uris(uri: str) -> None:
     assert check_redirect_uri(uri) == uri
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "ms-msdt:/id PCWDiagnostic",
+        "ms-msdt:?id=PCWDiagnostic",
+        "search-ms:query=x",
+        "ms-settings:privacy",
+        "myapp:/callback",
+        "windsurf://callback",
+        "https://a b/c",
+        "https://exa%20mple.com/cb",
+        "https://ex\u00e4mple.com/cb",
+        "https://[::1/cb",
+        "https://[zz]/cb",
+        "https://example.com:99999/cb",
+        "https://-bad-.example/cb",
+        "https://example.com/%zz",
+        "com.example.app:/cb\n",
+    ],
+)
+def test_os_handler_schemes_and_malformed_uris_are_refused(uri: str) -> None:
+    with pytest.raises(ValueError, match=r"."):
+        check_redirect_uri(uri)
+
+
+def test_a_configured_scheme_is_accepted_and_only_then() -> None:
+    assert check_redirect_uri("windsurf://callback", KNOWN_CLIENT_SCHEMES | {"windsurf"}) == "windsurf://callback"
+    with pytest.raises(ValueError, match=r"redirect_schemes"):
+        check_redirect_uri("windsurf://callback")
+
+
+def test_a_malformed_presented_redirect_uri_never_matches_and_never_raises() -> None:
+    for presented in ("http://[::1", "http://[zz]/callback", "http://localhost:99999/callback", "http://localhost:x/"):
+        assert not redirect_uri_matches("http://localhost/callback", presented)
 
 
 @pytest.mark.parametrize(
@@ -84,6 +134,35 @@ def test_only_loopback_ignores_the_port() -> None:
 async def test_deployed_mode_never_fetches_internal_client_metadata(url: str) -> None:
     with pytest.raises(ClientMetadataError):
         await fetch_client_metadata(url, allow_loopback=False)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://[::1/client.json",
+        "https://exa\u0308mple\u200d.com/client.json",
+        "https://ab\ud800c.example/client.json",
+        "https://xn--zz-.example/client.json",
+        f"https://{'a' * 64}.example/client.json",
+        "https://%C0%AE.example/client.json",
+        "https://example.com:99999/client.json",
+        "https://exa mple.com/client.json",
+    ],
+)
+async def test_a_malformed_client_id_url_is_a_client_metadata_error_never_another_exception(url: str) -> None:
+    with pytest.raises(ClientMetadataError):
+        await fetch_client_metadata(url, allow_loopback=False)
+
+
+@pytest.mark.anyio
+async def test_internal_addresses_and_unknown_names_get_the_same_answer() -> None:
+    messages = set()
+    for url in ("https://10.1.2.3/c.json", "https://[::1]/c.json", "https://no-such-host.invalid/c.json"):
+        with pytest.raises(ClientMetadataError) as caught:
+            await fetch_client_metadata(url, allow_loopback=False)
+        messages.add(str(caught.value))
+    assert messages == {NOT_FETCHED}
 
 
 def _token(claims: dict[str, Any], header: dict[str, Any] | None = None, key: Any = KEY) -> str:
@@ -154,6 +233,69 @@ def test_urls_come_from_the_request_in_lambda_always_https(monkeypatch: pytest.M
     assert urls.issuer == "https://mcp.example.com"
     assert urls.resource == "https://mcp.example.com/mcp"
     assert urls.resource_metadata == "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+
+
+header_values = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(
+    headers=st.dictionaries(
+        st.sampled_from(
+            [
+                "host",
+                "x-forwarded-proto",
+                "x-forwarded-port",
+                "x-forwarded-host",
+                "forwarded",
+                "x-original-url",
+                "origin",
+            ]
+        ),
+        header_values,
+    )
+)
+def test_deployed_urls_never_come_from_a_header_the_client_controls(headers: dict[str, str]) -> None:
+    # In Lambda only requestContext.domainName (API Gateway's, not the client's) makes the URLs.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_LAMBDA_FUNCTION_NAME", "fn")
+        urls = server_urls(_scope("abc.execute-api.us-east-1.amazonaws.com", **headers))
+    assert urls.issuer == "https://abc.execute-api.us-east-1.amazonaws.com"
+    assert urls.resource == "https://abc.execute-api.us-east-1.amazonaws.com/mcp"
+
+
+def _local_event(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    gateway = LocalGateway(cast("Any", None), routes=[("GET", "/x")], allowed_origins=[], domain_name="127.0.0.1")
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": "GET",
+        "path": "/x",
+        "scheme": "http",
+        "server": ("127.0.0.1", 8123),
+        "client": ("127.0.0.9", 50000),
+        "headers": headers,
+    }
+    route, params = gateway._match("GET", "/x") or (None, {})
+    assert route is not None
+    return gateway._event(scope, _merge_headers(headers), b"", route, params)
+
+
+def test_the_local_gateway_overwrites_forwarding_headers_like_api_gateway() -> None:
+    # GIVEN a client that sends its own X-Forwarded-* headers
+    event = _local_event(
+        [
+            (b"x-forwarded-proto", b"https"),
+            (b"x-forwarded-port", b"443"),
+            (b"x-forwarded-for", b"203.0.113.7"),
+        ]
+    )
+    # THEN proto and port are the connection's, and the caller's address is appended (API Gateway's behaviour)
+    assert event["headers"]["x-forwarded-proto"] == "http"
+    assert event["headers"]["x-forwarded-port"] == "8123"
+    assert event["headers"]["x-forwarded-for"] == "203.0.113.7, 127.0.0.9"
+    assert event["requestContext"]["http"]["sourceIp"] == "127.0.0.9"
+    plain = _local_event([])
+    assert plain["headers"]["x-forwarded-for"] == "127.0.0.9"
 
 
 def test_urls_locally_follow_the_local_gateways_forwarded_headers(monkeypatch: pytest.MonkeyPatch) -> None:

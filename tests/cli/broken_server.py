@@ -36,6 +36,7 @@ class Faults:
     no_s256: bool = False
     dcr_without_registration_client_uri: bool = False
     claude_callback_refused: bool = False
+    cursor_scheme_refused: bool = False
     no_cors_expose_headers: bool = False
     no_auth: bool = False
     challenge_scope_not_listed: bool = False
@@ -126,6 +127,8 @@ def build_app(base: str, faults: Faults) -> Starlette:
         redirects = list(body.get("redirect_uris", []))
         if faults.claude_callback_refused and CLAUDE_COM in redirects:
             return JSONResponse({"error": "invalid_redirect_uri", "error_description": "unknown host"}, status_code=400)
+        if faults.cursor_scheme_refused and any(r.startswith("cursor:") for r in redirects):
+            return JSONResponse({"error": "invalid_redirect_uri", "error_description": "bad scheme"}, status_code=400)
         client_id = f"client-{len(clients) + 1}"
         clients[client_id] = redirects
         response: dict[str, Any] = {

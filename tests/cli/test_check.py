@@ -24,6 +24,7 @@ def test_a_correct_server_passes_every_item() -> None:
     statuses = {i.title: i.status for i in report.items}
     assert statuses["HTTPS"] == "warn"  # loopback http: acceptable for local development only
     assert statuses["Claude callback URLs accepted"] == "pass"
+    assert statuses["Cursor's registration (cursor:// and two other redirect URIs)"] == "pass"
     assert statuses["registration_client_uri"] == "pass"
     assert statuses["tools/list"] == "skip"
 
@@ -38,6 +39,11 @@ def test_a_correct_server_passes_every_item() -> None:
         (Faults(no_s256=True), "PKCE S256", "['plain']"),
         (Faults(dcr_without_registration_client_uri=True), "registration_client_uri", "no registration_client_uri"),
         (Faults(claude_callback_refused=True), "Claude callback URLs accepted", "invalid_redirect_uri"),
+        (
+            Faults(cursor_scheme_refused=True),
+            "Cursor's registration (cursor:// and two other redirect URIs)",
+            "invalid_redirect_uri",
+        ),
         (Faults(no_cors_expose_headers=True), "CORS preflight from http://localhost:6274", "do not expose"),
         (Faults(challenge_scope_not_listed=True), "Scopes a client will ask for", "files:admin"),
     ],
@@ -139,6 +145,7 @@ def test_green_against_mcpkit_dev_with_oauth() -> None:
         "Dynamic client registration (Claude's request)",
         "registration_client_uri",
         "Claude callback URLs accepted",
+        "Cursor's registration (cursor:// and two other redirect URIs)",
     ):
         assert report.item(title).status == "pass", report.item(title)
 

@@ -326,7 +326,7 @@ def test_grants_of_the_deployed_table_list_and_revoke(deployed: Deployed) -> Non
     assert [(g["subject"], g["client_id"], g["client_name"]) for g in listed] == [(subject, "claude", "Claude")]
     revoked = ok(deployed.cli("grants", "revoke", "--user", email, "--client", "claude"))
     assert f"Revoked: {email} → Claude (claude)" in revoked
-    assert state.rotate(refresh_token, "claude", 3600, 3600, admits=lambda _: True) is None
+    assert state.rotate(refresh_token, "claude", 3600, 3600, prepare=lambda _: None) is None
     assert state.list_grants(subject) == []
 
 
