@@ -501,7 +501,7 @@ def test_input_required_result_prompt(ctx: Context) -> list[UserMessage] | Input
 
 
 def _greeting(ctx: Context) -> Sample:
-    return Sample(messages=[SamplingMessage(role="user", content=TextContent(type="text", text="Say hello"))])
+    return Sample([SamplingMessage(role="user", content=TextContent(type="text", text="Say hello"))], max_tokens=50)
 
 
 @mcp.tool()
