@@ -46,6 +46,8 @@ from mcp_types import (
 from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from mcp.server.context import ServerRequestContext
 
 # A 1x1 PNG and a 44-byte WAV header: the smallest valid payloads of each kind.
@@ -392,8 +394,8 @@ def _roots(ctx: Context, key: str) -> list[str] | None:
     return [str(root.uri) for root in answer.roots] if isinstance(answer, ListRootsResult) else None
 
 
-def _still_needed(requests: dict[str, InputRequest], state: str | None = None) -> InputRequiredResult:
-    return InputRequiredResult(result_type="input_required", input_requests=requests, request_state=state)
+def _still_needed(requests: Mapping[str, InputRequest], state: str | None = None) -> InputRequiredResult:
+    return InputRequiredResult(result_type="input_required", input_requests=dict(requests), request_state=state)
 
 
 @mcp.tool()
