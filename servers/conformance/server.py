@@ -2,9 +2,11 @@
 
 `tests/conformance/test_conformance.py` serves this module through `mcpkit dev` (the Lambda
 code path) and runs the suite against it. Scenarios that need a server-to-client message while a
-request is open (sampling, elicitation, progress, logging, SSE polling) cannot be answered by a
-JSON-only Lambda behind HTTP API; they are listed with the reason in `expected-failures.txt`,
-and the fixtures for them are still real, so they start passing once the runtime can stream.
+request is open (handshake-revision sampling and elicitation, progress, logging, SSE polling)
+cannot be answered by a JSON-only Lambda behind HTTP API; they are listed with the reason in
+`expected-failures.txt`, and the fixtures for them are still real, so they start passing once the
+runtime can stream. On 2026-07-28 the same questions travel in the result instead
+(`InputRequiredResult`, the `test_input_required_result_*` fixtures below), which Lambda can answer.
 """
 
 from __future__ import annotations
