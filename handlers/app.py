@@ -17,6 +17,7 @@ from starlette.routing import Route
 from handlers.errors import INTERNAL_ERROR, jsonrpc_error
 from handlers.mcp_transport import McpEndpoint, McpTransport
 from handlers.request_guard import RequestGuard
+from handlers.request_state import install as install_request_state
 from handlers.server_loader import load_server
 from handlers.sessions import SessionStore
 from handlers.store import Table
@@ -45,6 +46,7 @@ class Runtime:
 
 def create_runtime(settings: Settings) -> Runtime:
     server = load_server(settings.server)
+    install_request_state(server, settings)
     # MCPServer() configures the `mcp` logger at INFO; in Lambda every line is billed CloudWatch ingestion.
     logging.getLogger("mcp").setLevel(settings.sdk_log_level)
     table = Table(settings.table_name)

@@ -51,8 +51,13 @@ class Settings(EnvSettings):
     session_ttl_seconds: Annotated[int, Field(ge=60)] = 24 * 3600
     # How long instances trust a session after opening or reading it (handlers/sessions.py says what that costs).
     session_cache_seconds: Annotated[int, Field(ge=0, le=300)] = 30
-    # Signs session ids so that any instance can trust a fresh one without a read (handlers/sessions.py).
+    # The secret the stack draws at deploy (`mcpkit dev`: per run). It signs session ids so that any instance
+    # can trust a fresh one without a read (handlers/sessions.py), and a key derived from it seals the
+    # 2026-07-28 requestState so that any instance can open it (handlers/request_state.py).
     session_key: SecretStr | None = None
+    # How long a client has to answer what a tool asked (elicitation, sampling, roots) before the sealed
+    # requestState of that round is refused as expired.
+    request_state_ttl_seconds: Annotated[int, Field(ge=10, le=24 * 3600)] = 600
     # API Gateway accepts 10 MB; an MCP request is rarely more than a few KB, so refuse early and clearly.
     sdk_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING"
     max_body_bytes: Annotated[int, Field(ge=1024, le=10 * 1024 * 1024)] = 1024 * 1024

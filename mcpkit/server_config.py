@@ -209,6 +209,15 @@ class ServerConfig(_Strict):
             "time. 0: one DynamoDB read per request.",
         ),
     ] = 30
+    request_state_ttl_seconds: Annotated[
+        int,
+        Field(
+            ge=10,
+            le=24 * 3600,
+            description="How long a client has to answer what a tool asked (2026-07-28 elicitation, sampling, "
+            "roots) before that round's sealed requestState is refused as expired.",
+        ),
+    ] = 600
     throttling: Throttling = Throttling()
     log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = 30
     custom_domain: CustomDomain | None = None
@@ -285,6 +294,7 @@ class ServerFolder(BaseModel):
             "MCPKIT_ALLOWED_ORIGINS": json.dumps(cfg.allowed_origins),
             "MCPKIT_SESSION_TTL_SECONDS": str(cfg.session_ttl_seconds),
             "MCPKIT_SESSION_CACHE_SECONDS": str(cfg.session_cache_seconds),
+            "MCPKIT_REQUEST_STATE_TTL_SECONDS": str(cfg.request_state_ttl_seconds),
             "POWERTOOLS_SERVICE_NAME": self.name,
             "POWERTOOLS_METRICS_NAMESPACE": "McpKit",
         }

@@ -50,7 +50,8 @@ FORBIDDEN_ON_COLD_PATH = (
 # Ceilings, measured with the example server and a small margin. When a change legitimately
 # raises one, run this file, read the counts in the failure message, check with `make bench` that
 # `first_response_ms` still meets its target, and raise the ceiling in the same commit saying why.
-MAX_OWN_MODULES = 15  # handlers.* and the server module: 15 today (handlers.sdk_adapter: no imports of its own)
+# handlers.sdk_adapter and handlers.request_state import nothing at module level: each costs what handlers.errors costs.
+MAX_OWN_MODULES = 16  # handlers.* and the server module: 16 today
 MAX_TOTAL_MODULES = 750  # everything in sys.modules, interpreter and SDK included: 716 today
 
 PROBE = """

@@ -2,6 +2,8 @@
 
 Tools create, list, read, update and delete notes; every note is also a resource
 (`notes://{note_id}`), and the `summarise_notes` prompt hands the user's notes to the model.
+`delete_note` asks the person to confirm first when their client can show a question
+(elicitation); with a client that cannot, it deletes only when called with `confirm=true`.
 The user is the `sub` of the OAuth access token the kit verified for this request; without a
 signed-in user every capability refuses with a message saying so.
 
@@ -21,8 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.auth.middleware.auth_context import get_access_token
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp_types import ToolAnnotations
+from mcp_types.version import is_version_at_least
 from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
@@ -236,9 +240,55 @@ def update_note(note_id: NoteId, title: str | None = None, body: str | None = No
         raise _not_found(note_id) from exc
 
 
-@mcp.tool()
-def delete_note(note_id: NoteId) -> str:
-    """Delete one of your notes for good."""
+class DeleteAnswer(BaseModel):
+    delete: bool = Field(title="Delete it?", description="Yes deletes the note for good; it cannot be undone.")
+
+
+def can_ask(ctx: Context) -> bool:
+    """Whether this client can put a question to the person and send the answer back.
+
+    It must declare form elicitation, and have a way to carry the question: on 2026-07-28 the
+    result itself (`InputRequiredResult`), on older revisions a server-to-client request, which
+    the kit's buffered HTTP transport (API Gateway + Lambda) cannot send.
+    """
+    declared = ctx.client_capabilities
+    elicitation = declared.elicitation if declared is not None else None
+    if elicitation is None or (elicitation.form is None and elicitation.url is not None):
+        return False
+    version = ctx.protocol_version
+    return (version is not None and is_version_at_least(version, "2026-07-28")) or ctx.session.can_send_request
+
+
+def confirm_deletion(note_id: str, confirm: bool, ctx: Context) -> Elicit[DeleteAnswer] | DeleteAnswer:
+    """Asks the person "Delete <title>?"; a client that cannot ask must pass `confirm=true` instead."""
+    if not can_ask(ctx):
+        if not confirm:
+            raise ToolError(
+                "This client cannot ask the person to confirm a deletion. Ask them in the chat, and if they "
+                f"say yes, call delete_note again with note_id={note_id} and confirm=true."
+            )
+        return DeleteAnswer(delete=True)
+    try:
+        note = db_get(current_user(), note_id)
+    except NoteNotFoundError as exc:
+        raise _not_found(note_id) from exc
+    return Elicit(f'Delete the note "{note.title}"? This cannot be undone.', DeleteAnswer)
+
+
+@mcp.tool(annotations=ToolAnnotations(destructive_hint=True, idempotent_hint=True))
+def delete_note(
+    note_id: NoteId,
+    answer: Annotated[ElicitationResult[DeleteAnswer], Resolve(confirm_deletion)],
+    confirm: Annotated[
+        bool,
+        Field(description="Only for clients that cannot ask the person: true once the person said yes in the chat."),
+    ] = False,
+) -> str:
+    """Delete one of your notes for good, once the person confirms."""
+    if not isinstance(answer, AcceptedElicitation):
+        return f"Kept note {note_id}: the deletion was {answer.action}d."
+    if not answer.data.delete:
+        return f"Kept note {note_id}: you chose not to delete it."
     try:
         db_delete(current_user(), note_id)
     except NoteNotFoundError as exc:

@@ -2,9 +2,11 @@
 
 `tests/conformance/test_conformance.py` serves this module through `mcpkit dev` (the Lambda
 code path) and runs the suite against it. Scenarios that need a server-to-client message while a
-request is open (sampling, elicitation, progress, logging, SSE polling) cannot be answered by a
-JSON-only Lambda behind HTTP API; they are listed with the reason in `expected-failures.txt`,
-and the fixtures for them are still real, so they start passing once the runtime can stream.
+request is open (handshake-revision sampling and elicitation, progress, logging, SSE polling)
+cannot be answered by a JSON-only Lambda behind HTTP API; they are listed with the reason in
+`expected-failures.txt`, and the fixtures for them are still real, so they start passing once the
+runtime can stream. On 2026-07-28 the same questions travel in the result instead
+(`InputRequiredResult`, the `test_input_required_result_*` fixtures below), which Lambda can answer.
 """
 
 from __future__ import annotations
@@ -21,10 +23,19 @@ from mcp_types import (
     Completion,
     CompletionArgument,
     CompletionContext,
+    CreateMessageRequest,
+    CreateMessageRequestParams,
     CreateMessageResult,
+    ElicitRequest,
+    ElicitRequestFormParams,
+    ElicitResult,
     EmbeddedResource,
     EmptyResult,
     ImageContent,
+    InputRequest,
+    InputRequiredResult,
+    ListRootsRequest,
+    ListRootsResult,
     PromptReference,
     ResourceTemplateReference,
     SamplingMessage,
@@ -37,6 +48,8 @@ from mcp_types import (
 from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from mcp.server.context import ServerRequestContext
 
 # A 1x1 PNG and a 44-byte WAV header: the smallest valid payloads of each kind.
@@ -46,22 +59,40 @@ JSON_SCHEMA_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 
 
 def _schema_2020_12_tool() -> Tool:
-    def json_schema_2020_12_tool(name: str | None = None, address: dict[str, Any] | None = None) -> str:
+    def json_schema_2020_12_tool(
+        name: str | None = None,
+        address: dict[str, Any] | None = None,
+        contactMethod: str | None = None,
+        phone: str | None = None,
+        email: str | None = None,
+    ) -> str:
         """Tool with JSON Schema 2020-12 features"""
-        return json.dumps({"name": name, "address": address})
+        return json.dumps({"name": name, "address": address, "contactMethod": contactMethod})
 
     tool = Tool.from_function(json_schema_2020_12_tool)
-    # The suite checks that `$schema`, `$defs` and `additionalProperties` survive into tools/list.
+    # The suite checks that these keywords survive into tools/list as written: `$schema`, `$defs`,
+    # `additionalProperties` (SEP-1613), and `$anchor`, `allOf`/`anyOf`, `if`/`then`/`else` (SEP-2106).
     tool.parameters = {
         "$schema": JSON_SCHEMA_2020_12,
         "type": "object",
         "$defs": {
             "address": {
+                "$anchor": "addressDef",
                 "type": "object",
                 "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
             }
         },
-        "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+        "properties": {
+            "name": {"type": "string"},
+            "address": {"$ref": "#/$defs/address"},
+            "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+            "phone": {"type": "string"},
+            "email": {"type": "string"},
+        },
+        "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+        "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+        "then": {"required": ["phone"]},
+        "else": {"required": ["email"]},
         "additionalProperties": False,
     }
     return tool
@@ -328,14 +359,189 @@ _lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, _su
 _lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, _unsubscribe)
 
 
-# server-stateless (2026-07-28): a tool that needs a client capability. Its parameter is filled by
-# sampling the client's model, so a client that did not declare `sampling` gets the SDK's
-# MissingRequiredClientCapabilityError (-32021, HTTP 400) before the tool runs.
-def _ask_the_model() -> Sample:
-    return Sample([SamplingMessage(role="user", content=TextContent(type="text", text="Say hello."))], max_tokens=20)
+# ---- 2026-07-28 multi round-trip requests (SEP-2322) -------------------------------------------
+# The `input-required-result-*` scenarios name each question's key and wording, so these tools
+# return `InputRequiredResult` themselves instead of using the SDK's `Resolve(...)` resolvers (which
+# key questions by resolver name). The kit seals every `requestState` below with the key all
+# instances share (handlers/request_state.py); a tampered, expired or foreign one never reaches a tool.
+
+
+def _ask(message: str, field: str, kind: str = "string") -> ElicitRequest:
+    schema = {"type": "object", "properties": {field: {"type": kind}}, "required": [field]}
+    return ElicitRequest(params=ElicitRequestFormParams(message=message, requested_schema=schema))
+
+
+def _sample(text: str, max_tokens: int) -> CreateMessageRequest:
+    message = SamplingMessage(role="user", content=TextContent(type="text", text=text))
+    return CreateMessageRequest(params=CreateMessageRequestParams(messages=[message], max_tokens=max_tokens))
+
+
+def _answer(ctx: Context, key: str, field: str) -> Any:
+    """What the person entered in `field` for question `key`; None until it was answered and accepted."""
+    answer = (ctx.input_responses or {}).get(key)
+    if isinstance(answer, ElicitResult) and answer.action == "accept" and answer.content and field in answer.content:
+        return answer.content[field]
+    return None
+
+
+def _sampled(ctx: Context, key: str) -> str | None:
+    answer = (ctx.input_responses or {}).get(key)
+    if isinstance(answer, CreateMessageResult) and isinstance(answer.content, TextContent):
+        return answer.content.text
+    return None
+
+
+def _roots(ctx: Context, key: str) -> list[str] | None:
+    answer = (ctx.input_responses or {}).get(key)
+    return [str(root.uri) for root in answer.roots] if isinstance(answer, ListRootsResult) else None
+
+
+def _still_needed(requests: Mapping[str, InputRequest], state: str | None = None) -> InputRequiredResult:
+    return InputRequiredResult(result_type="input_required", input_requests=dict(requests), request_state=state)
 
 
 @mcp.tool()
-def test_missing_capability(reply: Annotated[CreateMessageResult, Resolve(_ask_the_model)]) -> str:
-    """Needs the client's `sampling` capability (asks its model one question)."""
-    return f"The model said: {reply.content.text if isinstance(reply.content, TextContent) else '...'}"
+def test_input_required_result_elicitation(ctx: Context) -> str | InputRequiredResult:
+    """Asks the person for their name, then greets them."""
+    name = _answer(ctx, "user_name", "name")
+    if not isinstance(name, str):
+        return _still_needed({"user_name": _ask("What is your name?", "name")})
+    return f"Hello, {name}!"
+
+
+@mcp.tool()
+def test_input_required_result_sampling(ctx: Context) -> str | InputRequiredResult:
+    """Asks the client's model a question and returns its answer."""
+    text = _sampled(ctx, "capital_question")
+    if text is None:
+        return _still_needed({"capital_question": _sample("What is the capital of France?", 100)})
+    return f"The model answered: {text}"
+
+
+@mcp.tool()
+def test_input_required_result_list_roots(ctx: Context) -> str | InputRequiredResult:
+    """Asks the client for its roots and lists them."""
+    roots = _roots(ctx, "client_roots")
+    if roots is None:
+        return _still_needed({"client_roots": ListRootsRequest()})
+    return f"Client roots: {', '.join(roots) or '(none)'}"
+
+
+_CONFIRM_PENDING = "confirm-pending"
+
+
+@mcp.tool()
+def test_input_required_result_request_state(ctx: Context) -> str | InputRequiredResult:
+    """Asks for a confirmation and carries state across the round trip."""
+    ok = _answer(ctx, "confirm", "ok")
+    if ctx.request_state != _CONFIRM_PENDING or not isinstance(ok, bool):
+        return _still_needed({"confirm": _ask("Please confirm", "ok", "boolean")}, _CONFIRM_PENDING)
+    return f"state-ok: confirmed={ok}"
+
+
+@mcp.tool()
+def test_input_required_result_multiple_inputs(ctx: Context) -> str | InputRequiredResult:
+    """Asks the person, the model and the client's roots in one round."""
+    name, greeting, roots = _answer(ctx, "user_name", "name"), _sampled(ctx, "greeting"), _roots(ctx, "client_roots")
+    if ctx.request_state != "all-three" or not isinstance(name, str) or greeting is None or roots is None:
+        requests: dict[str, InputRequest] = {
+            "user_name": _ask("What is your name?", "name"),
+            "greeting": _sample("Generate a greeting", 50),
+            "client_roots": ListRootsRequest(),
+        }
+        return _still_needed(requests, "all-three")
+    return f"{greeting} {name} (roots: {', '.join(roots) or '(none)'})"
+
+
+@mcp.tool()
+def test_input_required_result_multi_round(ctx: Context) -> str | InputRequiredResult:
+    """Asks two questions in two rounds; what round one learnt rides in the sealed state."""
+    state = json.loads(ctx.request_state) if ctx.request_state else {}
+    name = state.get("name") or _answer(ctx, "step1", "name")
+    if not isinstance(name, str):
+        return _still_needed({"step1": _ask("Step 1: What is your name?", "name")}, json.dumps({"step": 1}))
+    color = _answer(ctx, "step2", "color")
+    if state.get("step") != 2 or not isinstance(color, str):
+        question = {"step2": _ask("Step 2: What is your favorite color?", "color")}
+        return _still_needed(question, json.dumps({"step": 2, "name": name}))
+    return f"{name}'s favorite color is {color}."
+
+
+@mcp.tool()
+def test_input_required_result_tampered_state(ctx: Context) -> str | InputRequiredResult:
+    """Round two only runs with the untouched state of round one; anything else is refused before this body."""
+    ok = _answer(ctx, "confirm", "ok")
+    if ctx.request_state != "untampered" or not isinstance(ok, bool):
+        return _still_needed({"confirm": _ask("Please confirm", "ok", "boolean")}, "untampered")
+    return "state-ok: the requestState came back as it was sealed"
+
+
+@mcp.tool()
+def test_input_required_result_capabilities(ctx: Context) -> str | InputRequiredResult:
+    """Asks only for what the client declared it can answer (elicitation, sampling, roots)."""
+    declared = ctx.client_capabilities
+    wanted: dict[str, InputRequest] = {}
+    if declared is not None and declared.elicitation is not None and _answer(ctx, "user_name", "name") is None:
+        wanted["user_name"] = _ask("What is your name?", "name")
+    if declared is not None and declared.sampling is not None and _sampled(ctx, "greeting") is None:
+        wanted["greeting"] = _sample("Generate a greeting", 50)
+    if declared is not None and declared.roots is not None and _roots(ctx, "client_roots") is None:
+        wanted["client_roots"] = ListRootsRequest()
+    if wanted:
+        return _still_needed(wanted)
+    return "Nothing left to ask for with the capabilities the client declared."
+
+
+@mcp.prompt()
+def test_input_required_result_prompt(ctx: Context) -> list[UserMessage] | InputRequiredResult:
+    """A prompt that first asks the person what context to use."""
+    context = _answer(ctx, "user_context", "context")
+    if not isinstance(context, str):
+        return _still_needed({"user_context": _ask("What context should the prompt use?", "context")})
+    return [UserMessage(content=TextContent(type="text", text=f"Use this context: {context}"))]
+
+
+# ---- server-stateless (SEP-2575) diagnostics ------------------------------------------------------
+
+
+def _greeting(ctx: Context) -> Sample:
+    return Sample([SamplingMessage(role="user", content=TextContent(type="text", text="Say hello"))], max_tokens=50)
+
+
+@mcp.tool()
+def test_missing_capability(greeting: Annotated[CreateMessageResult, Resolve(_greeting)]) -> str:
+    """Needs sampling: a client that did not declare it gets -32021 with `requiredCapabilities.sampling`."""
+    return f"The model said: {greeting.content.text if isinstance(greeting.content, TextContent) else '?'}"
+
+
+@mcp.tool()
+def test_streaming_elicitation(ctx: Context) -> str | InputRequiredResult:
+    """Needs the person: answered with an InputRequiredResult, never a request of its own on the stream."""
+    return test_input_required_result_elicitation(ctx)
+
+
+@mcp.tool()
+async def test_logging_tool(ctx: Context) -> str:
+    """Logs while it runs; nothing reaches a client that did not ask for a log level."""
+    await ctx.info("test_logging_tool ran")
+    return "Logged once."
+
+
+@mcp.tool()
+async def test_trigger_tool_change(ctx: Context) -> str:
+    """Tells listening clients that the tool list changed."""
+    await ctx.notify_tools_changed()
+    return "Sent notifications/tools/list_changed."
+
+
+# ---- custom Mcp-Param headers (SEP-2243) ------------------------------------------------------------
+
+
+_REGION = Field(description="Also sent as Mcp-Param-Region", json_schema_extra={"x-mcp-header": "Region"})
+_PRIORITY = Field(description="Also sent as Mcp-Param-Priority", json_schema_extra={"x-mcp-header": "Priority"})
+
+
+@mcp.tool()
+def test_custom_headers(region: Annotated[str, _REGION], priority: Annotated[int, _PRIORITY]) -> str:
+    """A tool whose arguments also travel as headers, so a gateway can route on them without reading the body."""
+    return f"region={region} priority={priority}"

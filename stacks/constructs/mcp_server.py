@@ -375,6 +375,9 @@ class McpServer(Construct):
     def _session_key(self, retention: logs.RetentionDays) -> str:
         """64 random characters, drawn once when the stack is created, that sign session ids.
 
+        The runtime also derives from them (HKDF, a label of its own) the key that seals 2026-07-28
+        `requestState` for every instance (handlers/request_state.py): one secret to draw and keep.
+
         Secrets Manager's GetRandomPassword generates them without storing a secret (nothing to pay
         for monthly). The key is only as secret as the function's environment, which is enough: a
         forged id would still need the bearer token of its owner and would only spare a read

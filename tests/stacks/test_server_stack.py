@@ -493,3 +493,39 @@ def test_session_key_is_drawn_by_the_stack_and_never_logged(synth: Synth) -> Non
         assert actions == ["logs:CreateLogStream", "logs:PutLogEvents", "secretsmanager:GetRandomPassword"]
         logs_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         assert template["Resources"][logs_group]["Properties"]["RetentionInDays"] == server.config.log_retention_days
+
+
+def test_request_state_is_sealed_under_a_key_derived_from_the_one_drawn_secret(
+    synth: Synth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every instance must open what another sealed (handlers/request_state.py): the key comes from the
+    function's environment, from the same drawn secret as the session key, and from nothing else."""
+    import secrets
+
+    from handlers.request_state import request_state_key, shared_security
+    from handlers.settings import Settings
+
+    for server in synth.servers.values():
+        template = synth.template(server.stack_name)
+        (key_id,) = [k for k, v in template["Resources"].items() if v["Type"] == "Custom::AWS"]
+        _, fn = only(template, "AWS::Lambda::Function")
+        env = fn["Properties"]["Environment"]["Variables"]
+        # One secret drawn at deploy, in one variable; no second key to draw, store or leak.
+        drawn = [name for name, value in env.items() if key_id in json.dumps(value)]
+        assert drawn == ["MCPKIT_SESSION_KEY"], server.name
+        assert not [name for name in env if "REQUEST_STATE" in name and "TTL" not in name], server.name
+
+        # WHEN two instances start from that environment (the drawn value filled in; OAuth's ids are
+        # other resources' attributes, which this check does not need)
+        secret = secrets.token_urlsafe(48)
+        for name, value in env.items():
+            if name.startswith("MCPKIT_") and isinstance(value, str):
+                monkeypatch.setenv(name, value)
+        monkeypatch.setenv("MCPKIT_SESSION_KEY", secret)
+        monkeypatch.setenv("MCPKIT_AUTH_MODE", "none")
+        one, two = shared_security(Settings()), shared_security(Settings())
+        # THEN what one seals the other opens, under a key derived from the secret, not the secret itself
+        assert one is not None, server.name
+        assert two is not None, server.name
+        assert two.codec.unseal(one.codec.seal(b"round one")) == b"round one"
+        assert request_state_key(secret.encode()) != secret.encode()[:32]
