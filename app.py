@@ -1,10 +1,15 @@
-"""CDK entry point: one `McpServer-<name>` stack per folder in servers/ (see docs/infrastructure.md)."""
+"""CDK entry point: one `McpServer-<name>` stack per folder in servers/ (see docs/infrastructure.md).
+
+After synth it prints what each stack costs a month while idle (`stacks/idle_cost.py`), so
+`make synth`, `cdk diff` and `cdk deploy` show the bill before it comes.
+"""
 
 import sys
 from pathlib import Path
 
 from mcpkit.server_config import ServerConfigError, discover_servers
 from stacks.application import build_app
+from stacks.idle_cost import report
 
 ROOT = Path(__file__).resolve().parent
 
@@ -12,4 +17,5 @@ try:
     servers = discover_servers(ROOT / "servers")
 except ServerConfigError as exc:
     sys.exit(f"mcpkit: {exc}")
-build_app(ROOT, servers).synth()
+assembly = build_app(ROOT, servers).synth()
+print(report((stack.stack_name, stack.template) for stack in assembly.stacks), file=sys.stderr)
