@@ -40,6 +40,8 @@ class Charge:
     # What this line costs while the account's free tier for it lasts (0 when the free tier covers it).
     usd_month_free_tier: float
     free_tier: str = ""
+    # The mcpkit.toml setting that brings this line, for the README's table.
+    when: str = "always"
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ FREE: Final[dict[str, str]] = {
     "AWS::IAM::Role": "IAM is free",
     "AWS::IAM::Policy": "IAM is free",
     "Custom::AWS": "the session key: one GetRandomPassword call by a provider function that runs only during "
-    "deploys (billed per request, fractions of a cent)",
+    "deploys, billed per request: fractions of a cent",
     "AWS::Cognito::UserPoolClient": "part of the user pool",
     "AWS::Cognito::UserPoolDomain": "part of the user pool",
     "AWS::Cognito::UserPoolResourceServer": "part of the user pool",
@@ -102,7 +104,16 @@ def _version(logical_id: str, resource: Resource, template: Template) -> Charge:
     basis = f"{gb * 1024:.0f} MB x {rate(prices.SNAPSTART_CACHE_USD_PER_GB_SECOND)} per GB-second, 730 h"
     if retained:
         basis += "; old versions are retained, so every deploy adds as much again"
-    return Charge(logical_id, resource["Type"], "SnapStart snapshot cache, live version", amount, basis, amount, "none")
+    return Charge(
+        logical_id,
+        resource["Type"],
+        "SnapStart snapshot cache, live version",
+        amount,
+        basis,
+        amount,
+        "none",
+        "`snapstart = true`",
+    )
 
 
 def _kms_key(logical_id: str, resource: Resource, template: Template) -> Charge:
@@ -115,6 +126,7 @@ def _kms_key(logical_id: str, resource: Resource, template: Template) -> Charge:
         f"{rate(amount)} per key a month",
         amount,
         "none",
+        '`auth = "oauth"`',
     )
 
 
@@ -128,6 +140,7 @@ def _dashboard(logical_id: str, resource: Resource, template: Template) -> Charg
         f"{rate(amount)} per dashboard a month",
         0.0,
         f"the account's first {prices.CLOUDWATCH_FREE_DASHBOARDS} dashboards",
+        "`dashboard = true`",
     )
 
 
@@ -157,6 +170,7 @@ def _alarm(logical_id: str, resource: Resource, template: Template) -> Charge:
         # Only standard-resolution alarm metrics count against the free tier.
         0.0 if not high_resolution else each * count,
         f"the account's first {prices.CLOUDWATCH_FREE_ALARM_METRICS} alarm metrics",
+        "`[alarms] topic_arn` set",
     )
 
 
@@ -198,6 +212,7 @@ def _table(logical_id: str, resource: Resource, template: Template) -> list[Char
                 f"{IDLE_STORED_GB * 1000:.0f} MB x {rate(prices.DYNAMODB_PITR_USD_PER_GB_MONTH)} per GB-month",
                 amount,
                 "none",
+                "`point_in_time_recovery = true` (default)",
             )
         )
     return charges
@@ -215,7 +230,16 @@ def _user_pool(logical_id: str, resource: Resource, template: Template) -> Charg
         raise UnpricedResourceError(
             f"{logical_id}: no price for the Cognito {tier} plan; add it to stacks/idle_cost.py"
         )
-    return Charge(logical_id, resource["Type"], "Cognito user pool (no users active)", 0.0, bases[tier], 0.0)
+    return Charge(
+        logical_id,
+        resource["Type"],
+        "Cognito user pool (no users active)",
+        0.0,
+        bases[tier],
+        0.0,
+        "",
+        '`auth = "oauth"`',
+    )
 
 
 def _as_list(charges: Charge | list[Charge]) -> list[Charge]:
@@ -289,4 +313,52 @@ def report(stacks: Iterable[tuple[str, Template]]) -> str:
     for name, template in stacks:
         lines.extend(summary_lines(name, estimate(template)))
     lines.append('Per-call prices and the defaults\' reasons: README.md, "What a server costs".')
+    return "\n".join(lines)
+
+
+README_START: Final = "<!-- cost:start -->"
+README_END: Final = "<!-- cost:end -->"
+
+
+def readme_block(stacks: Iterable[tuple[str, Template]], per_million_calls: float, per_call_source: str) -> str:
+    """The README's cost tables, from synthesized templates labelled by what they configure."""
+    estimates = [(label, template, estimate(template)) for label, template in stacks]
+    lines = [
+        README_START,
+        f"Idle means a month without a single request, at {prices.REGION} list prices of {prices.PRICES_AS_OF} "
+        "(`stacks/prices.py` names each price page). Generated from the synthesized templates by "
+        "`tests/stacks/test_costs.py`, which fails when this block and the stacks disagree.",
+        "",
+        "| server | idle, list price | idle, within the account's free tiers |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {label} | {usd(e.usd_month)} | {usd(e.usd_month_free_tier)} |" for label, _, e in estimates]
+    lines += [
+        "",
+        f"Storage is priced at {IDLE_STORED_GB * 1000:.0f} MB per table and per log group.",
+        "",
+        "| what | when | a month, list price | free tier of the account | basis |",
+        "|---|---|---:|---|---|",
+    ]
+    seen: set[str] = set()
+    for _, _, result in estimates:
+        for item in dict.fromkeys(c.item for c in result.charges):
+            if item in seen:
+                continue
+            seen.add(item)
+            charges = [c for c in result.charges if c.item == item]
+            count = f"{len(charges)} x " if len(charges) > 1 else ""
+            first = charges[0]
+            lines.append(
+                f"| {count}{item} | {first.when} | {usd(sum(c.usd_month for c in charges))} | "
+                f"{first.free_tier or '-'} | {first.basis} |"
+            )
+    present = sorted({r["Type"] for _, template, _ in estimates for r in template["Resources"].values()} & set(FREE))
+    lines += [
+        "",
+        "No monthly charge: " + "; ".join(f"`{t}` ({FREE[t]})" for t in present) + ".",
+        "",
+        f"Per call: {usd(per_million_calls)} per million `tools/call` requests {per_call_source}.",
+        README_END,
+    ]
     return "\n".join(lines)
