@@ -9,13 +9,14 @@ from pathlib import Path
 
 from mcpkit.server_config import ServerConfigError, discover_servers
 from stacks.application import build_app
+from stacks.github_deploy import GitHubContextError
 from stacks.idle_cost import report
 
 ROOT = Path(__file__).resolve().parent
 
 try:
-    servers = discover_servers(ROOT / "servers")
-except ServerConfigError as exc:
+    app = build_app(ROOT, discover_servers(ROOT / "servers"))
+except (ServerConfigError, GitHubContextError) as exc:
     sys.exit(f"mcpkit: {exc}")
-assembly = build_app(ROOT, servers).synth()
+assembly = app.synth()
 print(report((stack.stack_name, stack.template) for stack in assembly.stacks), file=sys.stderr)

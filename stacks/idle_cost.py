@@ -77,6 +77,7 @@ FREE: Final[dict[str, str]] = {
     "are free",
     "AWS::IAM::Role": "IAM is free",
     "AWS::IAM::Policy": "IAM is free",
+    "AWS::IAM::OIDCProvider": "IAM is free (the deploy pipeline's GitHub provider)",
     "Custom::AWS": "the session key: one GetRandomPassword call by a provider function that runs only during "
     "deploys, billed per request: fractions of a cent",
     "AWS::Cognito::UserPoolClient": "part of the user pool",
