@@ -10,7 +10,7 @@ from pathlib import Path
 from mcpkit.server_config import ServerConfigError, discover_servers
 from stacks.application import build_app
 from stacks.github_deploy import GitHubContextError
-from stacks.idle_cost import report
+from stacks.idle_cost import UnpricedResourceError, report
 
 ROOT = Path(__file__).resolve().parent
 
@@ -19,4 +19,7 @@ try:
 except (ServerConfigError, GitHubContextError) as exc:
     sys.exit(f"mcpkit: {exc}")
 assembly = app.synth()
-print(report((stack.stack_name, stack.template) for stack in assembly.stacks), file=sys.stderr)
+try:
+    print(report((stack.stack_name, stack.template) for stack in assembly.stacks), file=sys.stderr)
+except UnpricedResourceError as exc:
+    sys.exit(f"mcpkit: {exc}")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -220,19 +222,10 @@ def test_bad_repository_or_branch_is_refused_with_the_fix(tmp_path: Path) -> Non
 
 def test_a_bad_repository_stops_synth_in_one_line(tmp_path: Path) -> None:
     """What `cdk deploy McpKitGitHubDeploy -c github_repo=acme` prints: the fix, not a traceback."""
+    # No server stacks are bundled: the repository is checked before any of them is built.
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps({"github_repo": "acme"}), "CDK_OUTDIR": str(tmp_path / "out")}
     result = subprocess.run(
-        ["python", "-c", "import runpy; runpy.run_path('app.py', run_name='__main__')"],
-        cwd=ROOT,
-        env={
-            "PATH": str(ROOT / ".venv" / "bin") + ":/usr/bin:/bin",
-            "CDK_CONTEXT_JSON": json.dumps({"github_repo": "acme"}),
-            "CDK_OUTDIR": str(tmp_path / "out"),
-            # No server stacks to bundle: the repository check happens before any synth.
-        },
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+        [sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=120
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("mcpkit: github_repo 'acme' must be OWNER/REPO")
