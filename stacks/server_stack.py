@@ -88,6 +88,9 @@ class ServerStack(Stack):
             oauth_mfa=cfg.oauth.mfa,
             oauth_self_sign_up=cfg.oauth.self_sign_up,
             oauth_required_group=cfg.oauth.required_group,
+            point_in_time_recovery=cfg.point_in_time_recovery,
+            dashboard=cfg.dashboard,
+            alarms=cfg.alarms.enabled,
             alarm_topic=(
                 sns.Topic.from_topic_arn(self, "AlarmTopic", cfg.alarms.topic_arn) if cfg.alarms.topic_arn else None
             ),
@@ -104,7 +107,8 @@ class ServerStack(Stack):
         )
         CfnOutput(self, "TableName", value=self.server.table.table_name, description="Sessions, clients, tokens")
         CfnOutput(self, "FunctionName", value=self.server.function.function_name)
-        CfnOutput(self, "DashboardName", value=self.server.observability.dashboard.dashboard_name)
+        if self.server.observability.dashboard is not None:
+            CfnOutput(self, "DashboardName", value=self.server.observability.dashboard.dashboard_name)
         if self.server.oauth is not None:
             CfnOutput(
                 self,

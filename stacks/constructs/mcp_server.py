@@ -139,10 +139,13 @@ class SecretReferences:
 
 
 class McpServer(Construct):
-    """One MCP server: function (+ `live` alias), HTTP API, table, logs, alarms, dashboard, OAuth if asked.
+    """One MCP server: function (+ `live` alias), HTTP API, table, logs; OAuth, alarms, dashboard if asked.
 
-    `runtime_environment` receives the table name (a token) and returns the handler's environment;
-    in the kit that is `ServerFolder.runtime_environment`, so Lambda and `mcpkit dev` never differ.
+    The defaults are the cheapest idle server (README, "What a server costs"): SnapStart, alarms and
+    the dashboard each cost a fixed amount a month, so each is opt-in.
+
+        `runtime_environment` receives the table name (a token) and returns the handler's environment;
+        in the kit that is `ServerFolder.runtime_environment`, so Lambda and `mcpkit dev` never differ.
     """
 
     def __init__(
@@ -158,7 +161,7 @@ class McpServer(Construct):
         architecture: Literal["arm64", "x86_64"] = "arm64",
         memory_mb: int = 512,
         timeout: Duration = Duration.seconds(28),  # noqa: B008 - immutable CDK value
-        snapstart: bool = True,
+        snapstart: bool = False,
         xray: bool = False,
         reserved_concurrency: int | None = None,
         log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO",
@@ -174,7 +177,10 @@ class McpServer(Construct):
         oauth_mfa: Literal["off", "optional", "required"] = "optional",
         oauth_self_sign_up: bool = False,
         oauth_required_group: str | None = None,
+        alarms: bool = False,
         alarm_topic: sns.ITopic | None = None,
+        dashboard: bool = False,
+        point_in_time_recovery: bool = True,
         alarm_error_threshold: int = 5,
         alarm_p99_latency: Duration = Duration.seconds(5),  # noqa: B008 - immutable CDK value
     ) -> None:
@@ -195,12 +201,20 @@ class McpServer(Construct):
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             time_to_live_attribute="ttl",
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
+                point_in_time_recovery_enabled=point_in_time_recovery
             ),
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             deletion_protection=retain_data,
             removal_policy=removal,
         )
+        if not point_in_time_recovery:
+            Validations.of(self.table).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-DDB3",
+                    reason="point_in_time_recovery = false in mcpkit.toml: the server owner chose to do without "
+                    "continuous backups of sessions and OAuth state.",
+                )
+            )
 
         # The API exists before the function: its URL feeds Cognito's callback, whose client id feeds the
         # function's environment. Routes (API -> integration -> function) come after, so there is no cycle.
@@ -283,6 +297,9 @@ class McpServer(Construct):
             reserved_concurrent_executions=reserved_concurrency,
             # Init (imports, server load, app build) runs once at publish time and is restored from a snapshot.
             snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snapstart else None,
+            # CDK retains every version it ever published; with SnapStart each one keeps a cached snapshot
+            # that is billed for as long as it exists. Only the live one is ever called.
+            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.DESTROY),
         )
         Validations.of(self.function).acknowledge(
             Acknowledgment(
@@ -351,6 +368,8 @@ class McpServer(Construct):
             function=self.function,
             api=self.api,
             table=self.table,
+            alarms=alarms,
+            dashboard=dashboard,
             error_threshold=alarm_error_threshold,
             p99_latency=alarm_p99_latency,
             alarm_topic=alarm_topic,

@@ -1,4 +1,8 @@
-"""Alarms and a dashboard for one MCP server: the four signals that mean users are failing."""
+"""Alarms and a dashboard for one MCP server: the four signals that mean users are failing.
+
+Both are opt-in because both have a monthly price (README, "What a server costs"); the metrics
+they read are AWS's own and free, in the Lambda and API Gateway consoles either way.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ class McpObservability(Construct):
         function: lambda_.Function,
         api: apigwv2.HttpApi,
         table: dynamodb.Table,
+        alarms: bool = False,
+        dashboard: bool = False,
         error_threshold: int = 5,
         p99_latency: Duration = Duration.seconds(5),  # noqa: B008 - immutable CDK value
         alarm_topic: sns.ITopic | None = None,
@@ -55,48 +61,50 @@ class McpObservability(Construct):
                 treat_missing_data=not_breaching,
             )
 
-        self.errors_alarm = create(
-            errors,
-            "FunctionErrors",
-            "The MCP function raised errors (unhandled exceptions, timeouts, out of memory).",
-            error_threshold,
-        )
-        self.throttles_alarm = create(
-            throttles,
-            "FunctionThrottles",
-            "Invocations were throttled: reserved concurrency or the account limit is reached.",
-            1,
-        )
-        self.server_errors_alarm = create(
-            server_errors,
-            "Api5xx",
-            "The HTTP API answered 5xx (function errors, integration timeouts, 503 from the store).",
-            error_threshold,
-        )
-        self.latency_alarm = create(
-            latency_p99,
-            "ApiLatencyP99",
-            "p99 latency of the HTTP API stayed high for 15 minutes.",
-            p99_latency.to_milliseconds(),
-            evaluation_periods=3,
-            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        )
-        self.alarms: list[cloudwatch.Alarm] = [
-            self.errors_alarm,
-            self.throttles_alarm,
-            self.server_errors_alarm,
-            self.latency_alarm,
-        ]
+        self.alarms: list[cloudwatch.Alarm] = []
+        if alarms:
+            self.alarms = [
+                create(
+                    errors,
+                    "FunctionErrors",
+                    "The MCP function raised errors (unhandled exceptions, timeouts, out of memory).",
+                    error_threshold,
+                ),
+                create(
+                    throttles,
+                    "FunctionThrottles",
+                    "Invocations were throttled: reserved concurrency or the account limit is reached.",
+                    1,
+                ),
+                create(
+                    server_errors,
+                    "Api5xx",
+                    "The HTTP API answered 5xx (function errors, integration timeouts, 503 from the store).",
+                    error_threshold,
+                ),
+                create(
+                    latency_p99,
+                    "ApiLatencyP99",
+                    "p99 latency of the HTTP API stayed high for 15 minutes.",
+                    p99_latency.to_milliseconds(),
+                    evaluation_periods=3,
+                    comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                ),
+            ]
         if alarm_topic is not None:
             action = cw_actions.SnsAction(alarm_topic)
             for alarm in self.alarms:
                 alarm.add_alarm_action(action)
                 alarm.add_ok_action(action)
 
+        self.dashboard: cloudwatch.Dashboard | None = None
+        if not dashboard:
+            return
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
-        self.dashboard.add_widgets(
-            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24, height=3),
-        )
+        if self.alarms:
+            self.dashboard.add_widgets(
+                cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24, height=3),
+            )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="API requests and errors",

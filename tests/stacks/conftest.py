@@ -38,7 +38,9 @@ session_ttl_seconds = 3600
 log_retention_days = 7
 xray = true
 reserved_concurrency = 5
-snapstart = false
+snapstart = true
+dashboard = true
+point_in_time_recovery = false
 log_level = "DEBUG"
 
 [throttling]
