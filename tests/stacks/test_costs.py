@@ -103,6 +103,18 @@ def test_each_option_costs_what_the_price_table_says(synth: Synth) -> None:
     )
 
 
+@pytest.mark.slow
+def test_retained_versions_would_be_flagged(synth: Synth) -> None:
+    """CDK's default keeps every published version; with SnapStart each keeps a billed snapshot."""
+    template = _template(synth, "fixture-full")
+    version = next(r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Version")
+    (cache,) = [c for c in estimate(template).charges if c.item.startswith("SnapStart")]
+    assert "every deploy" not in cache.basis
+    version["DeletionPolicy"] = version["UpdateReplacePolicy"] = "Retain"
+    (cache,) = [c for c in estimate(template).charges if c.item.startswith("SnapStart")]
+    assert "old versions are retained, so every deploy adds as much again" in cache.basis
+
+
 def _per_call() -> tuple[float, str]:
     results = json.loads((ROOT / "bench" / "results.json").read_text(encoding="utf-8"))
     row = next(r for r in results["rows"] if r["subject"] == "kit-example" and r["revision"] == "2026-07-28")
