@@ -311,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     report.write_json(summary, ROOT / "bench" / "results.json")
     if not args.no_readme:
         report.update_readme(summary, ROOT / "bench" / "README.md")
+        report.update_cost_table(summary, ROOT / "README.md")
     failed = [t for t in summary["targets"] if not t["pass"] and not t["informational"]]
     if args.check and failed:
         log(f"{len(failed)} target(s) missed")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Final
 from bench import costs, events
 from bench.runner import LEGACY, Measurement, Subject, percentile
 from mcpkit.messages import MODERN
+from stacks.idle_cost import kit_per_call_line, replace_per_call_line
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -342,3 +343,10 @@ def update_readme(summary: dict[str, Any], path: Path) -> None:
         head, start, rest = text.partition(README_START)
         _, end, tail = rest.partition(README_END)
     path.write_text(f"{head}{README_START}\n{markdown(summary)}\n{README_END}{tail}")
+
+
+def update_cost_table(summary: dict[str, Any], path: Path) -> None:
+    """Keep the main README's per-call figure (its cost table, tests/stacks/test_costs.py) with this run."""
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+        path.write_text(replace_per_call_line(text, kit_per_call_line(summary)), encoding="utf-8")

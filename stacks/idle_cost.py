@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from mcpkit.messages import MODERN
 from stacks import prices
 
 if TYPE_CHECKING:
@@ -321,7 +322,37 @@ README_START: Final = "<!-- cost:start -->"
 README_END: Final = "<!-- cost:end -->"
 
 
-def readme_block(stacks: Iterable[tuple[str, Template]], per_million_calls: float, per_call_source: str) -> str:
+PER_CALL_PREFIX: Final = "Per call: "
+
+
+def per_call_line(per_million_calls: float, source: str) -> str:
+    """The README's per-call figure; `make bench` rewrites this line in place (bench/report.py)."""
+    return f"{PER_CALL_PREFIX}{usd(per_million_calls)} per million `tools/call` requests {source}."
+
+
+def kit_per_call_line(summary: dict[str, Any]) -> str:
+    """The README's per-call line from a `make bench` summary: the example server, stateless revision."""
+    row = next(r for r in summary["rows"] if r["subject"] == "kit-example" and r["revision"] == MODERN)
+    source = (
+        f"(revision {MODERN}, `servers/example`, Lambda arm64 at 512 MB + HTTP API + DynamoDB + logs), "
+        f"from `make bench` of {summary['machine']['date']} (bench/README.md)"
+    )
+    return per_call_line(row["usd_per_million_calls"], source)
+
+
+def replace_per_call_line(readme: str, line: str) -> str:
+    """`readme` with the cost block's per-call line replaced; unchanged when it has no cost block."""
+    start, end = readme.find(README_START), readme.find(README_END)
+    if start < 0 or end < start:
+        return readme
+    block = readme[start:end]
+    old = next((x for x in block.splitlines() if x.startswith(PER_CALL_PREFIX)), None)
+    if old is None:
+        return readme
+    return readme[:start] + block.replace(old, line) + readme[end:]
+
+
+def readme_block(stacks: Iterable[tuple[str, Template]], per_call: str) -> str:
     """The README's cost tables, from synthesized templates labelled by what they configure."""
     estimates = [(label, template, estimate(template)) for label, template in stacks]
     lines = [
@@ -359,7 +390,7 @@ def readme_block(stacks: Iterable[tuple[str, Template]], per_million_calls: floa
         "",
         "No monthly charge: " + "; ".join(f"`{t}` ({FREE[t]})" for t in present) + ".",
         "",
-        f"Per call: {usd(per_million_calls)} per million `tools/call` requests {per_call_source}.",
+        per_call,
         README_END,
     ]
     return "\n".join(lines)

@@ -103,6 +103,8 @@ def test_diff_runs_on_pull_requests_of_the_repository_and_reaches_the_pull_reque
     assert diff["needs"] == "test"
     runs = "\n".join(s["run"] for s in _steps(diff) if "run" in s)
     assert "make diff" in runs
+    # Only an explicit `shell: bash` gets -o pipefail, so a failing `make diff | tee` fails the job.
+    assert workflow["defaults"] == {"run": {"shell": "bash"}}
     assert "$GITHUB_STEP_SUMMARY" in runs
     assert 'gh pr comment "$PR"' in runs
     test = workflow["jobs"]["test"]

@@ -297,8 +297,8 @@ class McpServer(Construct):
             reserved_concurrent_executions=reserved_concurrency,
             # Init (imports, server load, app build) runs once at publish time and is restored from a snapshot.
             snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snapstart else None,
-            # CDK retains every version it ever published; with SnapStart each one keeps a cached snapshot
-            # that is billed for as long as it exists. Only the live one is ever called.
+            # Explicit, not left to CDK's default: with SnapStart a retained version keeps a cached snapshot
+            # that is billed for as long as it exists, and only the live one is ever called.
             current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.DESTROY),
         )
         Validations.of(self.function).acknowledge(

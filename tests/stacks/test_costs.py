@@ -19,7 +19,9 @@ from stacks.idle_cost import (
     README_START,
     UnpricedResourceError,
     estimate,
+    kit_per_call_line,
     readme_block,
+    replace_per_call_line,
     report,
     unpriced_types,
 )
@@ -103,21 +105,23 @@ def test_each_option_costs_what_the_price_table_says(synth: Synth) -> None:
     )
 
 
-def _per_call() -> tuple[float, str]:
-    results = json.loads((ROOT / "bench" / "results.json").read_text(encoding="utf-8"))
-    row = next(r for r in results["rows"] if r["subject"] == "kit-example" and r["revision"] == "2026-07-28")
-    source = (
-        f"(revision 2026-07-28, `servers/example`, Lambda arm64 at 512 MB + HTTP API + DynamoDB + logs), "
-        f"from `make bench` of {results['machine']['date']} (bench/README.md)"
-    )
-    return row["usd_per_million_calls"], source
+@pytest.mark.slow
+def test_retained_versions_would_be_flagged(synth: Synth) -> None:
+    """CDK's default keeps every published version; with SnapStart each keeps a billed snapshot."""
+    template = _template(synth, "fixture-full")
+    version = next(r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Version")
+    (cache,) = [c for c in estimate(template).charges if c.item.startswith("SnapStart")]
+    assert "every deploy" not in cache.basis
+    version["DeletionPolicy"] = version["UpdateReplacePolicy"] = "Retain"
+    (cache,) = [c for c in estimate(template).charges if c.item.startswith("SnapStart")]
+    assert "old versions are retained, so every deploy adds as much again" in cache.basis
 
 
 @pytest.mark.slow
 def test_readme_cost_table_is_generated_from_the_templates(synth: Synth) -> None:
-    per_million, source = _per_call()
+    results = json.loads((ROOT / "bench" / "results.json").read_text(encoding="utf-8"))
     block = readme_block(
-        ((label, _template(synth, name)) for name, label in README_STACKS.items()), per_million, source
+        ((label, _template(synth, name)) for name, label in README_STACKS.items()), kit_per_call_line(results)
     )
     text = README.read_text(encoding="utf-8")
     assert text.count(README_START) == 1
@@ -186,3 +190,19 @@ def test_every_config_field_is_documented() -> None:
         n for n in _field_names(ServerConfig) if not re.search(rf"(^(# )?|[\[.]){n}\b", reference, re.MULTILINE)
     )
     assert missing == []
+
+
+def test_make_bench_keeps_the_per_call_figure_current() -> None:
+    """`make bench` (bench/report.py `update_cost_table`) rewrites the per-call line of the cost table."""
+    results = json.loads((ROOT / "bench" / "results.json").read_text(encoding="utf-8"))
+    kit = next(r for r in results["rows"] if r["subject"] == "kit-example" and r["revision"] == "2026-07-28")
+    kit["usd_per_million_calls"] = 9.87
+    results["machine"]["date"] = "2027-01-02 03:04 UTC"
+    original = README.read_text(encoding="utf-8")
+    changed = replace_per_call_line(original, kit_per_call_line(results))
+    assert "Per call: $9.87 per million `tools/call` requests" in changed
+    assert "from `make bench` of 2027-01-02 03:04 UTC" in changed
+    # Only that line moved.
+    assert [a for a, b in zip(original.splitlines(), changed.splitlines(), strict=True) if a != b] == [
+        next(x for x in original.splitlines() if x.startswith("Per call: "))
+    ]
