@@ -126,7 +126,10 @@ class _Sandbox:
         )
         self._process.start()
         child.close()
-        status, detail = self._conn.recv() if self._conn.poll(120) else ("init-error", "init took over 120 s")
+        try:
+            status, detail = self._conn.recv() if self._conn.poll(120) else ("init-error", "init took over 120 s")
+        except EOFError:
+            status, detail = "init-error", "the instance's process exited during its init phase (see the output above)"
         if status != "ready":
             self.kill()
             raise InstanceInitError(str(detail))
