@@ -252,11 +252,9 @@ def endpoint(variable: str, url: str) -> Iterator[None]:
             os.environ[variable] = saved
 
 
-def test_cognito_unreachable_during_a_refresh_gives_503_and_the_token_still_works(
-    aws: EmbeddedAws, lambda_module: Any
-) -> None:
-    # GIVEN an OAuth instance with a person's grant, its refresh token, and Cognito unreachable
-    local = ensure_oauth(aws.endpoint, "refresh-outage", "http://127.0.0.1/oauth/callback")
+def _refreshable(aws: EmbeddedAws, lambda_module: Any, name: str) -> tuple[Any, dict[str, str], str]:
+    """An OAuth instance with a person's grant and its refresh token: (app, refresh form, refresh token)."""
+    local = ensure_oauth(aws.endpoint, name, "http://127.0.0.1/oauth/callback")
     settings = Settings(
         auth_mode="oauth",
         kms_key_id=local.kms_key_id,
@@ -300,19 +298,51 @@ def test_cognito_unreachable_during_a_refresh_gives_503_and_the_token_still_work
         "client_id": client["client_id"],
         "client_secret": client["client_secret"],
     }
-    headers = {"content-type": "application/x-www-form-urlencoded"}
+    return app, form, refresh_token
+
+
+FORM_HEADERS = {"content-type": "application/x-www-form-urlencoded"}
+
+
+def test_cognito_unreachable_during_a_refresh_gives_503_and_the_token_still_works(
+    aws: EmbeddedAws, lambda_module: Any
+) -> None:
+    # GIVEN an OAuth instance with a person's grant, its refresh token, and Cognito unreachable
+    app, form, refresh_token = _refreshable(aws, lambda_module, "refresh-outage")
+    oauth = app.runtime.oauth
     oauth.upstream.reset()
     with endpoint("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", "http://127.0.0.1:9"):
         _ = oauth.upstream._idp  # made now, against the dead endpoint
 
     # WHEN the client refreshes during the outage, and again once Cognito is back
-    during = send(app, "POST", "/oauth/token", headers, urlencode(form))
+    during = send(app, "POST", "/oauth/token", FORM_HEADERS, urlencode(form))
     oauth.upstream.reset()
-    after = send(app, "POST", "/oauth/token", headers, urlencode(form))
+    after = send(app, "POST", "/oauth/token", FORM_HEADERS, urlencode(form))
 
     # THEN the first is 503 and used nothing up: the same refresh token works afterwards
     assert during["statusCode"] == 503, during
     assert json.loads(during["body"])["error"] == "temporarily_unavailable"
+    assert after["statusCode"] == 200, after
+    assert json.loads(after["body"])["refresh_token"] != refresh_token
+
+
+def test_kms_unreachable_during_a_refresh_gives_503_and_the_token_still_works(
+    aws: EmbeddedAws, lambda_module: Any
+) -> None:
+    # GIVEN a refresh token, and KMS (which signs the new access token) unreachable
+    app, form, refresh_token = _refreshable(aws, lambda_module, "refresh-kms-outage")
+    signer = app.runtime.oauth.signer
+    signer.reset()
+    with endpoint("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:9"):
+        _ = signer._kms  # made now, against the dead endpoint
+
+    # WHEN the client refreshes during the outage, and again once KMS is back
+    during = send(app, "POST", "/oauth/token", FORM_HEADERS, urlencode(form))
+    signer.reset()
+    after = send(app, "POST", "/oauth/token", FORM_HEADERS, urlencode(form))
+
+    # THEN the token is signed before the refresh token is rotated: the 503 used nothing up
+    assert during["statusCode"] == 503, during
     assert after["statusCode"] == 200, after
     assert json.loads(after["body"])["refresh_token"] != refresh_token
 
