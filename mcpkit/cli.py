@@ -16,8 +16,10 @@ if TYPE_CHECKING:
     from mcpkit.local_aws import LocalOAuth
 
 app = typer.Typer(help="Serverless remote MCP servers on AWS Lambda.", no_args_is_help=True, add_completion=False)
-console = Console()
-err = Console(stderr=True)
+# soft_wrap: a line is never broken at the terminal's (or a log file's assumed 80-column) width, so every
+# URL, command and id prints whole and can be copied; tables are rendered as plain columns for the same reason.
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 @app.callback()
@@ -30,10 +32,12 @@ def dev(
     name: Annotated[str | None, typer.Argument(help="Server folder under servers/ (default: example).")] = None,
     server: Annotated[str | None, typer.Option("--server", "-s", help="Same as NAME.")] = None,
     port: Annotated[int, typer.Option(envvar="PORT", help="Port to listen on (env PORT).")] = 8000,
-    host: Annotated[str, typer.Option(help="Interface to bind; loopback by default.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; loopback by default, 0.0.0.0 to answer the LAN too.")
+    ] = "127.0.0.1",
     aws_endpoint: Annotated[
         str | None,
-        typer.Option(help="Use this AWS emulator endpoint instead of starting an embedded one."),
+        typer.Option(help="Use this AWS emulator endpoint instead of starting an embedded one (its state is its own)."),
     ] = None,
     servers_dir: Annotated[Path, typer.Option(help="Folder that holds the server folders.")] = Path("servers"),
     auth: Annotated[
@@ -44,9 +48,23 @@ def dev(
         int,
         typer.Option(min=1, max=64, help="Warm Lambda instances (processes) serving requests concurrently."),
     ] = 1,
+    reload: Annotated[
+        bool,
+        typer.Option(
+            "--reload/--no-reload",
+            help="Replace the Lambda instances when a file under the server's folder changes; emulated AWS stays.",
+        ),
+    ] = True,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start with empty dev state: no table items, users, grants or keys.")
+    ] = False,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where the dev state is kept between runs (default: .mcpkit/dev/NAME, git-ignored)."),
+    ] = None,
 ) -> None:
-    """Serve a server locally through the real Lambda handler, with DynamoDB emulated."""
-    from mcpkit.dev import DevOptions, serve
+    """Serve a server locally through the real Lambda handler, with AWS emulated; state is kept between runs."""
+    from mcpkit.dev import DevOptions, DevReady, DevStartError, serve
 
     chosen = name or server or "example"
     if auth not in {None, "none", "oauth"}:
@@ -61,30 +79,25 @@ def dev(
         servers_dir=servers_dir.resolve(),
         auth=auth_mode,
         instances=instances,
+        reload=reload,
+        fresh=fresh,
+        state_dir=state_dir.resolve() if state_dir is not None else None,
     )
 
-    def announce(url: str, oauth: LocalOAuth | None) -> None:
-        console.print(f"[bold green]MCP server '{chosen}' ready at {url}[/]", highlight=False)
-        console.print("  Inspector (UI):  npx @modelcontextprotocol/inspector  → Transport: Streamable HTTP, URL above")
-        console.print(
-            f"  Inspector (CLI): npx @modelcontextprotocol/inspector --cli {url} --transport http --method tools/list",
-            highlight=False,
-        )
-        console.print(f"  Claude Code:     claude mcp add --transport http {chosen} {url}", highlight=False)
-        if oauth is not None:
-            console.print("  OAuth:           on; clients are sent to a local sign-in form (emulated user pool)")
-            console.print(
-                f"  Dev sign-in:     username {oauth.username}  password {oauth.password}",
-                highlight=False,
-                soft_wrap=True,
-            )
-        console.print("  Stop with Ctrl+C.")
+    def announce(ready: DevReady) -> None:
+        from mcpkit.banner import banner_lines
+
+        for line in banner_lines(chosen, ready, reload=reload):
+            console.print(line, highlight=False, markup=False)
+
+    def report(message: str) -> None:
+        err.print(message, highlight=False, markup=False)
 
     try:
-        serve(options, announce)
-    except ServerConfigError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
+        serve(options, announce, report)
+    except DevStartError as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        raise typer.Exit(2) from None
 
 
 @app.command()

@@ -19,8 +19,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote, urlsplit
 
 from handlers.asgi import read_body
 from mcpkit import gateway_contract as contract
@@ -145,6 +145,14 @@ class LambdaPool:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
+class Lambda(Protocol):
+    """What the gateway invokes: one instance, a pool of them, or `mcpkit dev`'s reloading generations."""
+
+    async def invoke(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class _Route:
     method: str
@@ -178,11 +186,12 @@ class LocalGateway:
 
     def __init__(
         self,
-        instance: LambdaInstance | LambdaPool,
+        instance: Lambda,
         *,
         routes: Iterable[tuple[str, str]],
         allowed_origins: Iterable[str],
         domain_name: str,
+        served_names: Iterable[str] = (),
         response_mappings: dict[int, dict[str, str]] | None = None,
         on_startup: Callable[[], None] | None = None,
     ) -> None:
@@ -190,6 +199,8 @@ class LocalGateway:
         self._routes = [_Route.parse(m, p) for m, p in routes]
         self._origins = {o.lower() for o in allowed_origins}
         self._domain = domain_name
+        # Host names this gateway answers to; API Gateway's domainName is the one the request used.
+        self._served = {n.lower().strip("[]") for n in served_names}
         self._mappings = contract.RESPONSE_PARAMETER_MAPPINGS if response_mappings is None else response_mappings
         self._on_startup = on_startup
 
@@ -288,6 +299,7 @@ class LocalGateway:
         headers.setdefault("x-forwarded-proto", scope.get("scheme", "http"))
         headers.setdefault("x-forwarded-port", str((scope.get("server") or ("", 80))[1]))
         query = scope.get("query_string", b"").decode("latin-1")
+        domain = self._domain_for(headers.get("host", ""))
         now = datetime.now(UTC)
         try:
             text_body, is_base64 = body.decode("utf-8"), False
@@ -302,8 +314,8 @@ class LocalGateway:
             "requestContext": {
                 "accountId": "000000000000",
                 "apiId": "local",
-                "domainName": self._domain,
-                "domainPrefix": self._domain.split(".", 1)[0],
+                "domainName": domain,
+                "domainPrefix": domain.split(".", 1)[0],
                 "http": {
                     "method": scope["method"],
                     "path": scope["path"],
@@ -332,6 +344,17 @@ class LocalGateway:
         if path_parameters:
             event["pathParameters"] = path_parameters
         return event
+
+    def _domain_for(self, host: str) -> str:
+        """The Host's name when this gateway serves it (as API Gateway reports the domain a request used);
+        otherwise the configured domain, so the handler's Host check refuses the stranger (DNS rebinding)."""
+        try:
+            name = (urlsplit(f"//{host}").hostname or "").lower()
+        except ValueError:
+            return self._domain
+        if name in self._served:
+            return f"[{name}]" if ":" in name else name
+        return self._domain
 
     def _response(self, result: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         status = int(result["statusCode"])
