@@ -54,7 +54,7 @@ def run_dev(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]
     )
 
 
-def wait_for(server: DevServer, text: str, timeout: float = 60) -> str:
+def wait_for(server: DevServer, text: str, timeout: float = 120) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         output = server.output()
@@ -180,9 +180,7 @@ def test_the_default_state_folder_is_per_project_and_never_committed(tmp_path: P
     from mcpkit.dev_state import state_folder
 
     assert state_folder(ROOT / "servers", "example") == ROOT / ".mcpkit" / "dev" / "example"
-    ignored = subprocess.run(
-        ["git", "check-ignore", "-q", ".mcpkit/dev/example/aws.pickle"], cwd=ROOT, check=False
-    )
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".mcpkit/dev/example/aws.pickle"], cwd=ROOT, check=False)
     assert ignored.returncode == 0, ".mcpkit/ must be git-ignored"
 
 
@@ -221,7 +219,7 @@ def test_a_saved_change_reloads_the_instance_and_keeps_the_session_and_a_syntax_
         assert tool_names(server.url, token, session) == ["add", "echo", "twice"]
 
         source.write_text(good.replace("return 2 * a", "return 3 * a"))
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while server.output().count("reloaded (") < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
         call = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "twice", "arguments": {"a": 2}}}
@@ -246,28 +244,29 @@ def test_no_reload_leaves_the_instance_alone(tmp_path: Path) -> None:
 # -- 18.6: mistakes in the server folder -----------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("server_py", "toml", "expected"),
-    [
-        ("from mcp.server.mcpserver import MCPServer\napp = MCPServer('x')\n", "", r"server\.py: defines no `mcp`"),
-        (
-            "from mcp.server.mcpserver import MCPServer\nmcp = MCPServer('x')\n\n@mcp.tool()\ndef add() -> int:\n"
-            "    return 1\n",
-            'auth = "oauth"\n\n[permissions]\ndefault_scope = "a"\n\n[permissions.scopes.a]\n'
-            'description = "A"\ntools = ["ad"]\n',
-            r"mcpkit\.toml:8: \[permissions\] scope 'a' lists the tool 'ad'",
-        ),
-        (
-            "from mcp.server.mcpserver import MCPServer\nmcp = MCPServer('x')\n",
-            'auth = "oauth"\n\n[permissions.scopes.a]\ndescription = "A"\ntool = ["x"]\n',
-            r"mcpkit\.toml:5: permissions\.scopes\.a\.tool: unknown setting 'tool'",
-        ),
-        ("from mcp.server.mcpserver import MCPServer\nmcp = MCPServer('x'\n", "", r"server\.py:2: SyntaxError"),
-        ("import not_a_module_anywhere\n", "", r"server\.py:1: ModuleNotFoundError"),
-        ("", "auth = oauth\n", r"mcpkit\.toml:1: not valid TOML"),
-    ],
-)
-@pytest.mark.parametrize("reload", ["--reload", "--no-reload"])
+MISTAKES = [
+    ("from mcp.server.mcpserver import MCPServer\napp = MCPServer('x')\n", "", r"server\.py: defines no `mcp`"),
+    (
+        "from mcp.server.mcpserver import MCPServer\nmcp = MCPServer('x')\n\n@mcp.tool()\ndef add() -> int:\n"
+        "    return 1\n",
+        'auth = "oauth"\n\n[permissions]\ndefault_scope = "a"\n\n[permissions.scopes.a]\n'
+        'description = "A"\ntools = ["ad"]\n',
+        r"mcpkit\.toml:8: \[permissions\] scope 'a' lists the tool 'ad'",
+    ),
+    (
+        "from mcp.server.mcpserver import MCPServer\nmcp = MCPServer('x')\n",
+        'auth = "oauth"\n\n[permissions.scopes.a]\ndescription = "A"\ntool = ["x"]\n',
+        r"mcpkit\.toml:5: permissions\.scopes\.a\.tool: unknown setting 'tool'",
+    ),
+    ("from mcp.server.mcpserver import MCPServer\nmcp = MCPServer('x'\n", "", r"server\.py:2: SyntaxError"),
+    ("import not_a_module_anywhere\n", "", r"server\.py:1: ModuleNotFoundError"),
+    ("", "auth = oauth\n", r"mcpkit\.toml:1: not valid TOML"),
+]
+# Every mistake through the reloading instances (the default); the in-process instance for two of them.
+CASES = [(*m, "--reload") for m in MISTAKES] + [(*m, "--no-reload") for m in MISTAKES[:2]]
+
+
+@pytest.mark.parametrize(("server_py", "toml", "expected", "reload"), CASES)
 def test_a_mistake_in_the_server_folder_is_one_or_two_lines(
     tmp_path: Path, server_py: str, toml: str, expected: str, reload: str
 ) -> None:
@@ -287,14 +286,19 @@ def test_a_mistake_in_the_server_folder_is_one_or_two_lines(
 
 
 def test_the_banner_is_never_wrapped_when_written_to_a_file(tmp_path: Path) -> None:
-    long_name = "a-server-with-a-rather-long-name-for-wrapping"
+    long_name = "a-rather-long-server-name-for-wrapping"
     servers = copy_example(tmp_path, long_name)
     # start_dev_server sets no COLUMNS: output goes to a file, which rich treats as 80 columns wide.
     server = start_dev_server(long_name, "--servers-dir", str(servers), "--auth", "oauth", ready_when="Dev sign-in:")
     try:
         lines = server.output().splitlines()
         assert f"  Claude Code:     claude mcp add --transport http {long_name} {server.url}" in lines
-        assert any(line.endswith(f"--method tools/list --header 'Authorization: Bearer $(.venv/bin/mcpkit token --dev --server {long_name})'\"") for line in lines), lines
+        assert any(
+            line.endswith(
+                f"--method tools/list --header 'Authorization: Bearer $(.venv/bin/mcpkit token --dev --server {long_name})'\""
+            )
+            for line in lines
+        ), lines
         assert max(len(line) for line in lines) > 80
     finally:
         stop_dev_server(server)
