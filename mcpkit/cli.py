@@ -22,9 +22,31 @@ console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"mcpkit {version('mcpkit')}")
+        except PackageNotFoundError:
+            typer.echo("mcpkit (not installed: run make dev)")
+        raise typer.Exit
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    _: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
     """Scaffold, run locally, check and connect MCP servers that deploy to AWS Lambda."""
+
+
+def plain_table(headers: list[str], rows: list[list[str]]) -> str:
+    """Columns padded with spaces, never truncated or wrapped: every cell (an id a later command needs) copies whole."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [headers, *rows]]
+    return "\n".join(lines)
 
 
 @app.command()
@@ -103,8 +125,6 @@ def dev(
 @app.command()
 def templates() -> None:
     """List the server templates that `mcpkit new --template` accepts."""
-    from rich.table import Table
-
     from mcpkit.templates import TemplateError, list_templates
 
     try:
@@ -112,10 +132,7 @@ def templates() -> None:
     except TemplateError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
-    table = Table("template", "description", box=None, header_style="bold")
-    for info in found:
-        table.add_row(info.name, info.description)
-    console.print(table)
+    typer.echo(plain_table(["template", "description"], [[i.name, i.description] for i in found]))
 
 
 @app.command()
@@ -135,10 +152,16 @@ def new(
     except (TemplateError, ServerConfigError) as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
-    console.print(f"[bold green]Created {dest}[/] from template '{template}'. Next:", highlight=False, soft_wrap=True)
-    dev_command = f"mcpkit dev {name}" + ("" if directory == Path("servers") else f" --servers-dir {directory}")
-    for command in (dev_command, "make test", f"cdk deploy McpServer-{name}"):
-        console.print(f"  {command}", highlight=False, soft_wrap=True)
+    console.print(
+        f"[bold green]Created {dest}[/] from template '{template}'. Next, from the repository root:",
+        highlight=False,
+    )
+    # Each runs as printed from the repository root, venv activated or not (README "Two commands").
+    in_servers = directory == Path("servers")
+    dev_command = f".venv/bin/mcpkit dev {name}" + ("" if in_servers else f" --servers-dir {directory}")
+    test_command = f"make test SERVER={name}" if in_servers else f".venv/bin/pytest {directory / name / 'tests'}"
+    for command in (dev_command, test_command, f"make deploy SERVER={name}"):
+        console.print(f"  {command}", highlight=False, markup=False)
 
 
 @app.command()
@@ -263,8 +286,6 @@ def users_list(
     """Every account in the server's user pool, with its status and groups."""
     import json
 
-    from rich.table import Table
-
     from mcpkit.admin import AdminError, list_users
 
     try:
@@ -285,12 +306,17 @@ def users_list(
         ]
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table("email", "status", "groups", "created", "subject", box=None, header_style="bold")
-    for u in users:
-        status = u.status if u.enabled else f"{u.status} (disabled)"
-        created = u.created.strftime("%Y-%m-%d") if u.created else ""
-        table.add_row(u.email or "", status, ", ".join(u.groups), created, u.subject)
-    console.print(table)
+    rows = [
+        [
+            u.email or "",
+            u.status if u.enabled else f"{u.status} (disabled)",
+            ",".join(u.groups),
+            u.created.strftime("%Y-%m-%d") if u.created else "",
+            u.subject,
+        ]
+        for u in users
+    ]
+    typer.echo(plain_table(["email", "status", "groups", "created", "subject"], rows))
 
 
 @users_app.command("remove")
@@ -328,7 +354,6 @@ def grants_list(
     import json
 
     from rich.markup import escape
-    from rich.table import Table
 
     from mcpkit.admin import AdminError, grant_json, human_time, list_grants
 
@@ -343,16 +368,19 @@ def grants_list(
     if not grants:
         console.print(f"No grants in {escape(target.where)}.", highlight=False)
         return
-    table = Table("user", "client", "scopes", "first use", "last use", box=None, header_style="bold")
-    for g in grants:
-        table.add_row(
-            escape(g.email or g.subject),
-            f"{escape(g.client_name or '(unnamed)')}\n{escape(g.client_id)}",
-            escape(" ".join(g.scopes)),
+    rows = [
+        [
+            g.email or g.subject,
+            g.client_name or "(unnamed)",
+            " ".join(g.scopes),
             human_time(g.first_used),
             human_time(g.last_used),
-        )
-    console.print(table)
+            g.client_id,
+        ]
+        for g in grants
+    ]
+    # The client id last: it is what `grants revoke --client` takes, and the longest (a CIMD URL).
+    typer.echo(plain_table(["user", "client", "scopes", "first use", "last use", "client id"], rows))
 
 
 @grants_app.command("revoke")
