@@ -206,6 +206,77 @@ def connect(
         console.print()
 
 
+@app.command()
+def token(
+    url: Annotated[
+        str | None, typer.Argument(help="The server's MCP URL (deployed: the browser flow). Omit with --dev.")
+    ] = None,
+    dev: Annotated[
+        bool, typer.Option("--dev", help="The running `mcpkit dev`: sign the dev user in, no browser.")
+    ] = False,
+    server: Annotated[
+        str | None, typer.Option("--server", "-s", help="With --dev: the server (default: the one running).")
+    ] = None,
+    servers_dir: Annotated[Path, typer.Option(help="Folder that holds the server folders.")] = Path("servers"),
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="A scope to ask for (repeatable); default: what the server's 401 names, else all it lists."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The whole token response (with the refresh token).")] = False,
+) -> None:
+    """Sign in through the real OAuth flow and print an access token (for curl, scripts, `check --token`)."""
+    import json
+
+    from mcpkit.token import TokenError, browser_token, dev_token
+
+    try:
+        if dev:
+            from mcpkit.admin import AdminError, choose_server
+            from mcpkit.dev import DevNotRunningError, read_discovery
+
+            try:
+                found = read_discovery(choose_server(servers_dir, server, dev=True))
+            except (AdminError, DevNotRunningError) as exc:
+                err.print(f"error: {exc}", highlight=False, markup=False)
+                raise typer.Exit(1) from None
+            if found.dev_username is None or found.dev_password is None:
+                err.print(f"error: {found.url} does not use OAuth (start it with --auth oauth)", markup=False)
+                raise typer.Exit(1)
+            response = dev_token(url or found.url, found.dev_username, found.dev_password, scope or None)
+        elif url is None:
+            err.print("error: give the server's URL, or --dev for the running `mcpkit dev`", markup=False)
+            raise typer.Exit(2)
+        else:
+            response = browser_token(url, scope or None)
+    except TokenError as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(response, indent=2) if as_json else response["access_token"])
+
+
+@app.command()
+def validate(
+    names: Annotated[list[str] | None, typer.Argument(help="Server folders (default: every one in servers/).")] = None,
+    servers_dir: Annotated[Path, typer.Option(help="Folder that holds the server folders.")] = Path("servers"),
+) -> None:
+    """Load each server as Lambda's init phase would (config, server.py, [permissions]); one line per mistake."""
+    from mcpkit.diagnose import ServerProblemError, check_server
+    from mcpkit.server_config import SERVER_FILE
+
+    folders = [servers_dir / n for n in names] if names else sorted(
+        p for p in servers_dir.iterdir() if (p / SERVER_FILE).is_file()
+    )
+    failed = False
+    for folder in folders:
+        try:
+            check_server(folder)
+        except ServerProblemError as exc:
+            err.print(f"error: {exc}", highlight=False, markup=False)
+            failed = True
+    if failed:
+        raise typer.Exit(2)
+
+
 users_app = typer.Typer(help="Who may sign in: the server's Cognito user pool.", no_args_is_help=True)
 grants_app = typer.Typer(help="What each person allowed which client; revoke it.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
