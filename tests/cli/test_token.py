@@ -89,14 +89,19 @@ def test_token_asks_for_the_scopes_given_and_reports_a_refusal(oauth_dev: tuple[
     assert refused.stderr.startswith("error: ") and "invalid_scope" in refused.stderr, refused.stderr
 
 
-def test_token_for_a_url_runs_the_browser_flow_on_a_loopback_redirect(oauth_dev: tuple[DevServer, Path]) -> None:
+def test_token_for_a_url_runs_the_browser_flow_on_a_loopback_redirect(
+    oauth_dev: tuple[DevServer, Path], tmp_path: Path
+) -> None:
     server, _ = oauth_dev
     username, password = dev_credentials(server.output())
-    browser = f"{sys.executable} {ROOT / 'tests' / 'cli' / 'fake_browser.py'}"
+    # BROWSER names one program, which `webbrowser` runs with the URL.
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\nexec {sys.executable} {ROOT / "tests" / "cli" / "fake_browser.py"} "$1"\n')
+    browser.chmod(0o755)
     result = mcpkit(
         "token",
         server.url,
-        env={"BROWSER": browser, "FAKE_BROWSER_USER": username, "FAKE_BROWSER_PASSWORD": password},
+        env={"BROWSER": str(browser), "FAKE_BROWSER_USER": username, "FAKE_BROWSER_PASSWORD": password},
     )
     assert result.returncode == 0, result.stderr
     assert "/oauth/authorize?" in result.stderr  # the URL to open by hand, whole on one line
