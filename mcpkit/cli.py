@@ -193,13 +193,20 @@ def connect(
     """Print ready-to-paste set-up for Claude, Claude Code, VS Code, Cursor and the MCP Inspector."""
     from rich.markup import escape
 
-    from mcpkit.connect import ConnectError, setups
+    from mcpkit.connect import ConnectError, setups, unreachable_from_the_cloud
 
     try:
         found = setups(url, name)
     except ConnectError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from exc
+    if unreachable_from_the_cloud(url):
+        err.print(
+            f"warning: {url} is reachable only from this machine or network: claude.ai (and Claude Desktop) "
+            "cannot connect to it; the other clients below run here and can.",
+            highlight=False,
+            markup=False,
+        )
     for setup in found:
         console.print(f"[bold]{setup.client}[/] ({setup.where})", highlight=False)
         console.print(escape(setup.snippet), highlight=False, soft_wrap=True)

@@ -202,6 +202,10 @@ class ServerConfig(_Strict):
     oauth: OAuthSettings = OAuthSettings()
     permissions: Permissions = Permissions()
     alarms: Alarms = Alarms()
+    deploy: bool = Field(
+        default=True,
+        description="false: a test fixture (servers/conformance); `make synth`/`cdk deploy` make no stack for it.",
+    )
 
     @model_validator(mode="after")
     def _permissions_need_oauth(self) -> ServerConfig:
@@ -339,6 +343,11 @@ def _line_of(text: str, keys: list[str]) -> int | None:
             if pattern.search(line.split("#", 1)[0]):
                 return number
     return None
+
+
+def deployable(servers: list[ServerFolder]) -> list[ServerFolder]:
+    """The servers that get a stack: all but test fixtures (`deploy = false`)."""
+    return [s for s in servers if s.config.deploy]
 
 
 def discover_servers(servers_dir: Path) -> list[ServerFolder]:
