@@ -33,8 +33,8 @@ BROWSER_PATHS = (
     "/Applications/Chromium.app/Contents/MacOS/Chromium",
 )
 NO_BROWSER = (
-    "no Chromium or Chrome found (PATH, /Applications): the browser sign-in tests are skipped; "
-    "install one (Debian/Ubuntu: sudo make browser; macOS: brew install --cask chromium or Google Chrome)"
+    "no Chromium or Chrome found (PATH, /Applications); install one "
+    "(Debian/Ubuntu: sudo make browser; macOS: brew install --cask chromium, or Google Chrome)"
 )
 
 
@@ -54,8 +54,8 @@ def require_browser() -> str:
     if found is not None:
         return found
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(f"{NO_BROWSER}; under CI the browser tests are mandatory")
-    pytest.skip(NO_BROWSER)
+        pytest.fail(f"{NO_BROWSER}: under CI (CI=true) the browser tests are mandatory")
+    pytest.skip(f"{NO_BROWSER}: skipping the browser sign-in tests")
 
 
 CHROMIUM_ARGS = [
