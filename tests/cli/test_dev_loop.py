@@ -304,6 +304,49 @@ def test_the_banner_is_never_wrapped_when_written_to_a_file(tmp_path: Path) -> N
         stop_dev_server(server)
 
 
+def test_log_lines_from_the_server_are_never_wrapped(tmp_path: Path) -> None:
+    servers = copy_example(tmp_path)
+    long_path = "/".join(["a-rather-long-folder-name"] * 6) + "/file.txt"
+    source = servers / "example" / "server.py"
+    source.write_text(
+        source.read_text()
+        + f'\n\n@mcp.tool()\ndef shout() -> str:\n    """Log a warning."""\n'
+        f'    import logging\n\n    logging.getLogger("example").warning("cannot read {long_path}")\n'
+        '    return "ok"\n'
+    )
+    server = start_dev_server("--servers-dir", str(servers))
+    try:
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "shout", "arguments": {}}}
+        headers = {**HEADERS, "mcp-protocol-version": "2025-11-25"}
+        assert httpx.post(server.url, json=call, headers=headers, timeout=30).status_code == 200
+        output = wait_for(server, "file.txt")
+        assert f"cannot read {long_path}" in output.splitlines()[-1] or any(
+            f"cannot read {long_path}" in line for line in output.splitlines()
+        ), output
+    finally:
+        stop_dev_server(server)
+
+
+@pytest.mark.parametrize(("server_py", "toml", "expected"), MISTAKES)
+def test_validate_as_make_synth_runs_it_reports_a_mistake_in_one_or_two_lines(
+    tmp_path: Path, server_py: str, toml: str, expected: str
+) -> None:
+    folder = tmp_path / "servers" / "broken"
+    folder.mkdir(parents=True)
+    (folder / "server.py").write_text(server_py)
+    (folder / "mcpkit.toml").write_text(toml)
+    result = subprocess.run(
+        [sys.executable, "-m", "mcpkit", "validate", "--servers-dir", str(tmp_path / "servers")],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    assert re.search(expected, result.stderr), result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2, result.stderr
+    synth = subprocess.run(["make", "-n", "synth"], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    assert synth.index("mcpkit validate") < synth.index("cdk synth")
+
+
 def test_with_a_wildcard_bind_the_lan_urls_are_printed_and_answered(tmp_path: Path) -> None:
     from mcpkit.dev import machine_addresses
 
