@@ -13,7 +13,6 @@ from mcpkit.server_config import ServerConfigError
 if TYPE_CHECKING:
     from handlers.auth.state import GrantRecord
     from mcpkit.admin import AdminError, Target
-    from mcpkit.local_aws import LocalOAuth
 
 app = typer.Typer(help="Serverless remote MCP servers on AWS Lambda.", no_args_is_help=True, add_completion=False)
 # soft_wrap: a line is never broken at the terminal's (or a log file's assumed 80-column) width, so every
@@ -270,8 +269,10 @@ def validate(
     from mcpkit.diagnose import ServerProblemError, check_server
     from mcpkit.server_config import SERVER_FILE
 
-    folders = [servers_dir / n for n in names] if names else sorted(
-        p for p in servers_dir.iterdir() if (p / SERVER_FILE).is_file()
+    folders = (
+        [servers_dir / n for n in names]
+        if names
+        else sorted(p for p in servers_dir.iterdir() if (p / SERVER_FILE).is_file())
     )
     failed = False
     for folder in folders:
@@ -384,7 +385,7 @@ def users_list(
         ]
         typer.echo(json.dumps(rows, indent=2))
         return
-    rows = [
+    table_rows = [
         [
             u.email or "",
             u.status if u.enabled else f"{u.status} (disabled)",
@@ -394,7 +395,7 @@ def users_list(
         ]
         for u in users
     ]
-    typer.echo(plain_table(["email", "status", "groups", "created", "subject"], rows))
+    typer.echo(plain_table(["email", "status", "groups", "created", "subject"], table_rows))
 
 
 @users_app.command("remove")

@@ -14,7 +14,6 @@ The folder is this user's own (0700); a pickle is only ever read from it.
 from __future__ import annotations
 
 import contextlib
-import copyreg
 import hashlib
 import io
 import json
@@ -52,17 +51,19 @@ def load_private_key(der: bytes) -> Any:
 def _private_key_reducer(key: Any) -> tuple[Callable[[bytes], Any], tuple[bytes]]:
     from cryptography.hazmat.primitives import serialization
 
-    der = key.private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     return load_private_key, (der,)
 
 
-def _key_types() -> list[type]:
-    # cryptography's Rust-backed key objects do not pickle; they travel as PKCS#8 DER.
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+class _Pickler(pickle.Pickler):
+    """cryptography's Rust-backed private keys do not pickle; they travel as PKCS#8 DER."""
 
-    return [type(rsa.generate_private_key(65537, 1024)), type(ec.generate_private_key(ec.SECP256R1()))]
+    def reducer_override(self, obj: Any) -> Any:
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+        if isinstance(obj, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+            return _private_key_reducer(obj)
+        return NotImplemented
 
 
 class DevState:
@@ -75,7 +76,6 @@ class DevState:
         self._last_digest = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._dispatch: dict[type, Any] = {}
 
     # -- the folder ----------------------------------------------------------------------------
 
@@ -130,7 +130,6 @@ class DevState:
         path = self.folder / SNAPSHOT
         if not path.is_file():
             return None
-        self._register_reducers()
         try:
             data = path.read_bytes()
             snapshot: dict[str, dict[str, dict[str, Any]]] = pickle.loads(data)  # noqa: S301 - our own 0700 folder
@@ -151,7 +150,6 @@ class DevState:
         """Write the emulator's state if it changed since the last write."""
         from moto.backends import get_backend
 
-        self._register_reducers()
         snapshot: dict[str, dict[str, dict[str, Any]]] = {}
         for service in BACKENDS:
             if service in self.skipped:
@@ -199,15 +197,9 @@ class DevState:
                 continue
         self.release()
 
-    def _register_reducers(self) -> None:
-        if not self._dispatch:
-            self._dispatch = {**copyreg.dispatch_table, **dict.fromkeys(_key_types(), _private_key_reducer)}
-
     def _dumps(self, value: object) -> bytes:
         buffer = io.BytesIO()
-        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-        pickler.dispatch_table = self._dispatch
-        pickler.dump(value)
+        _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
         return buffer.getvalue()
 
 

@@ -72,7 +72,7 @@ def _describe_load_error(message: str, folder: Path) -> str:
             return "\n".join(lines)
     if "must define" in message:
         return (
-            f"{folder / SERVER_FILE}: defines no `{SERVER_ATTRIBUTE}`; add `{SERVER_ATTRIBUTE} = MCPServer(\"...\")` "
+            f'{folder / SERVER_FILE}: defines no `{SERVER_ATTRIBUTE}`; add `{SERVER_ATTRIBUTE} = MCPServer("...")` '
             f"(from mcp.server.mcpserver import MCPServer): the kit serves the server named `{SERVER_ATTRIBUTE}`"
         )
     return message
@@ -103,10 +103,15 @@ def check_server(folder: Path, *, auth: str | None = None) -> None:
         server = load_module(spec)
         if (auth or server_folder.config.auth) == "oauth":
             policy = ScopePolicy.model_validate_json(server_folder.config.permissions.model_dump_json())
-            tools = {t.name for t in server._tool_manager.list_tools()}  # noqa: SLF001 - as handlers/app.py
-            prompts = {p.name for p in server._prompt_manager.list_prompts()}  # noqa: SLF001
+            import asyncio
+
+            # The public listing (as the consent page's catalog reads it), not the SDK's registries.
+            tools = {t.name for t in asyncio.run(server.list_tools())}
+            prompts = {p.name for p in asyncio.run(server.list_prompts())}
             unknown = policy.unknown_names(tools, prompts)
             if unknown:
-                raise ServerLoadError(f"mcpkit.toml [permissions] lists what {spec} does not define: {', '.join(unknown)}")
+                raise ServerLoadError(
+                    f"mcpkit.toml [permissions] lists what {spec} does not define: {', '.join(unknown)}"
+                )
     except Exception as exc:  # noqa: BLE001 - whatever the user's module raises is reported, shortly
         raise ServerProblemError(describe(exc, folder)) from None

@@ -8,7 +8,6 @@ touched.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import socket
 import subprocess
@@ -66,7 +65,7 @@ def _holder_from_proc(port: int) -> int | None:
         with contextlib.suppress(OSError):
             for fd in (entry / "fd").iterdir():
                 with contextlib.suppress(OSError):
-                    if os.readlink(fd) in targets:
+                    if str(fd.readlink()) in targets:
                         return int(entry.name)
     return None
 
@@ -76,7 +75,7 @@ def _holder_from_lsof(port: int) -> int | None:
     if lsof is None:
         return None
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        found = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+        found = subprocess.run(
             [lsof, "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-t"], capture_output=True, text=True, timeout=5, check=False
         )
         first = found.stdout.split()
@@ -95,7 +94,7 @@ def _command(pid: int) -> str:
     ps = shutil.which("ps")
     if ps is not None:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
-            found = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+            found = subprocess.run(
                 [ps, "-o", "command=", "-p", str(pid)], capture_output=True, text=True, timeout=5, check=False
             )
             return found.stdout.strip()[:120]

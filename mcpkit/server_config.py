@@ -310,7 +310,7 @@ def load_server(path: Path) -> ServerFolder:
             found = re.search(r"^(?P<what>.*) \(at line (?P<line>\d+), column \d+\)$", str(exc))
             what, line = (found.group("what"), f":{found.group('line')}") if found else (str(exc), "")
             raise ServerConfigError(
-                f"{config_path}{line}: not valid TOML: {what} (strings need quotes: key = \"value\")"
+                f'{config_path}{line}: not valid TOML: {what} (strings need quotes: key = "value")'
             ) from None
     try:
         config = ServerConfig.model_validate(raw)

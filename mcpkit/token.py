@@ -82,10 +82,14 @@ def discover(http: httpx.Client, url: str, scopes: list[str] | None) -> Authoriz
         "protected resource metadata",
     )
     issuer = str((prm.get("authorization_servers") or [""])[0])
-    metadata = _json(http.get(well_known_urls(issuer, "oauth-authorization-server")[0]), "authorization server metadata")
+    metadata = _json(
+        http.get(well_known_urls(issuer, "oauth-authorization-server")[0]), "authorization server metadata"
+    )
     if "registration_endpoint" not in metadata:
         raise TokenError(f"{issuer} offers no dynamic client registration; register a client by hand")
-    chosen = scopes or (params["scope"].split() if params.get("scope") else [str(s) for s in prm.get("scopes_supported", [])])
+    chosen = scopes or (
+        params["scope"].split() if params.get("scope") else [str(s) for s in prm.get("scopes_supported", [])]
+    )
     return Authorization(
         resource=str(prm.get("resource") or url),
         scopes=chosen,
@@ -202,7 +206,7 @@ def browser_token(
     done = threading.Event()
 
     class Callback(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             if urlsplit(self.path).path != "/callback":
                 self.send_error(404)
                 return
@@ -228,11 +232,13 @@ def browser_token(
             authorize = _authorize_url(auth, client_id, redirect_uri, challenge, state)
             import sys
 
-            print(f"Opening the sign-in page; if no browser opens, visit:\n{authorize}", file=sys.stderr)  # noqa: T201
+            print(f"Opening the sign-in page; if no browser opens, visit:\n{authorize}", file=sys.stderr)
             (open_browser or webbrowser.open)(authorize)
             if not done.wait(BROWSER_TIMEOUT_SECONDS):
                 raise TokenError(f"no sign-in came back to {redirect_uri} within {BROWSER_TIMEOUT_SECONDS} s")
-            return _redeem(http, auth, client_id, redirect_uri, f"{redirect_uri}{received[0][len('/callback') :]}", state, verifier)
+            return _redeem(
+                http, auth, client_id, redirect_uri, f"{redirect_uri}{received[0][len('/callback') :]}", state, verifier
+            )
     finally:
         listener.shutdown()
         listener.server_close()

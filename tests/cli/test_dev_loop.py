@@ -86,10 +86,13 @@ def test_a_second_dev_on_a_busy_port_says_who_holds_it_and_leaves_the_first_alon
         second = run_dev("--servers-dir", str(servers), "--auth", "oauth", "--port", port)
         assert second.returncode == 2
         output = second.stdout + second.stderr
-        assert "ready" not in output and "Dev sign-in" not in output and "Traceback" not in output, output
+        assert "ready" not in output, output
+        assert "Dev sign-in" not in output
+        assert "Traceback" not in output
         assert f"port {port}" in output
         assert f"pid {first.process.pid}" in output, output
-        assert f"--port {int(port) + 1}" in output and f"PORT={int(port) + 1} make dev" in output
+        assert f"--port {int(port) + 1}" in output
+        assert f"PORT={int(port) + 1} make dev" in output
         assert len(second.stderr.strip().splitlines()) == 1, second.stderr
         # The running server's discovery file is untouched: `users list --dev` still finds it.
         assert read_discovery(load_server(servers / "example")).pid == first.process.pid
@@ -236,7 +239,8 @@ def test_no_reload_leaves_the_instance_alone(tmp_path: Path) -> None:
     try:
         (servers / "example" / "server.py").write_text((servers / "example" / "server.py").read_text() + "\n# x\n")
         time.sleep(2)
-        assert "reloaded" not in server.output() and "reload failed" not in server.output()
+        assert "reloaded" not in server.output()
+        assert "reload failed" not in server.output()
     finally:
         stop_dev_server(server)
 
@@ -293,12 +297,9 @@ def test_the_banner_is_never_wrapped_when_written_to_a_file(tmp_path: Path) -> N
     try:
         lines = server.output().splitlines()
         assert f"  Claude Code:     claude mcp add --transport http {long_name} {server.url}" in lines
-        assert any(
-            line.endswith(
-                f"--method tools/list --header 'Authorization: Bearer $(.venv/bin/mcpkit token --dev --server {long_name})'\""
-            )
-            for line in lines
-        ), lines
+        token = f"$(.venv/bin/mcpkit token --dev --server {long_name})"
+        tail = f"--method tools/list --header 'Authorization: Bearer {token}'\""
+        assert any(line.endswith(tail) for line in lines), lines
         assert max(len(line) for line in lines) > 80
     finally:
         stop_dev_server(server)
@@ -309,8 +310,7 @@ def test_log_lines_from_the_server_are_never_wrapped(tmp_path: Path) -> None:
     long_path = "/".join(["a-rather-long-folder-name"] * 6) + "/file.txt"
     source = servers / "example" / "server.py"
     source.write_text(
-        source.read_text()
-        + f'\n\n@mcp.tool()\ndef shout() -> str:\n    """Log a warning."""\n'
+        source.read_text() + f'\n\n@mcp.tool()\ndef shout() -> str:\n    """Log a warning."""\n'
         f'    import logging\n\n    logging.getLogger("example").warning("cannot read {long_path}")\n'
         '    return "ok"\n'
     )
@@ -354,11 +354,11 @@ def test_with_a_wildcard_bind_the_lan_urls_are_printed_and_answered(tmp_path: Pa
     if not addresses:
         pytest.skip("this machine has no non-loopback IPv4 address")
     servers = copy_example(tmp_path)
-    server = start_dev_server("--servers-dir", str(servers), "--host", "0.0.0.0")
+    server = start_dev_server("--servers-dir", str(servers), "--host", "0.0.0.0")  # noqa: S104 - the point of the test
     try:
         output = server.output()
         port = server.url.split(":")[2].split("/")[0]
-        assert "0.0.0.0" not in output.split("\n")[0]
+        assert "0.0.0.0" not in output.split("\n")[0]  # noqa: S104
         lan = f"http://{addresses[0]}:{port}/mcp"
         assert f"Also on the LAN:  {lan}" in output
         # A request addressed to the LAN name (sent over loopback here: the test stays off the network).

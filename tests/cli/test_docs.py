@@ -118,7 +118,8 @@ def test_mcpkit_new_prints_commands_that_run_from_the_root(tmp_path: Path) -> No
             ["make", "-n", "test", f"SERVER={name}"], capture_output=True, text=True, cwd=ROOT, check=True
         ).stdout
         assert f"pytest -q servers/{name}/tests" in dry
-        assert "pytest -n 2" not in dry and "mypy handlers" not in dry
+        assert "pytest -n 2" not in dry
+        assert "mypy handlers" not in dry
         assert (
             "pytest -n 2"
             in subprocess.run(["make", "-n", "test"], capture_output=True, text=True, cwd=ROOT, check=True).stdout

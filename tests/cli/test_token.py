@@ -86,7 +86,8 @@ def test_token_asks_for_the_scopes_given_and_reports_a_refusal(oauth_dev: tuple[
     assert {"access_token", "refresh_token", "expires_in"} <= set(json.loads(full.stdout))
     refused = mcpkit("token", "--dev", "--servers-dir", str(servers), "--scope", "no:such-scope")
     assert refused.returncode == 1
-    assert refused.stderr.startswith("error: ") and "invalid_scope" in refused.stderr, refused.stderr
+    assert refused.stderr.startswith("error: "), refused.stderr
+    assert "invalid_scope" in refused.stderr, refused.stderr
 
 
 def test_token_for_a_url_runs_the_browser_flow_on_a_loopback_redirect(
