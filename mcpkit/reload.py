@@ -55,7 +55,7 @@ def _init(entry_point: str, server_dir: str) -> None:
     _exit_with_parent()
     plain_root_logging()
     try:
-        _handler = LambdaInstance._init(entry_point)  # noqa: SLF001 - the in-process instance's own init
+        _handler = LambdaInstance._init(entry_point)
     except Exception as exc:  # noqa: BLE001 - the user's module may raise anything
         from mcpkit.diagnose import describe
 
