@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
+import pytest
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -48,8 +50,6 @@ def find_browser() -> str | None:
 
 
 def require_browser() -> str:
-    import pytest
-
     found = find_browser()
     if found is not None:
         return found
