@@ -300,6 +300,7 @@ def test_the_banner_is_never_wrapped_when_written_to_a_file(tmp_path: Path) -> N
         token = f"$(.venv/bin/mcpkit token --dev --server {long_name})"
         tail = f"--method tools/list --header 'Authorization: Bearer {token}'\""
         assert any(line.endswith(tail) for line in lines), lines
+        assert "without it the CLI needs a terminal" in server.output()
         assert max(len(line) for line in lines) > 80
     finally:
         stop_dev_server(server)
