@@ -231,7 +231,7 @@ def serve(options: DevOptions, announce: Callable[[DevReady], None], report: Cal
             allowed_origins=json.loads(os.environ["MCPKIT_ALLOWED_ORIGINS"]),
             domain_name=names[0],
             served_names=names,
-            on_startup=lambda: _started(folder, record, DevReady(urls, oauth, options.host), announce),
+            on_startup=lambda: _started(folder, record, DevReady(urls, oauth, options.host), announce, report),
         )
         record = DevDiscovery(
             server=folder.name,
@@ -267,8 +267,22 @@ class DevReady:
     bind_host: str
 
 
-def _started(folder: ServerFolder, record: DevDiscovery, ready: DevReady, announce: Callable[[DevReady], None]) -> None:
-    write_discovery(folder, record)
+def _started(
+    folder: ServerFolder,
+    record: DevDiscovery,
+    ready: DevReady,
+    announce: Callable[[DevReady], None],
+    report: Callable[[str], None],
+) -> None:
+    try:
+        other = read_discovery(folder)
+    except DevNotRunningError:
+        other = None
+    if other is None or other.pid == record.pid:
+        write_discovery(folder, record)
+    else:
+        # Another live `mcpkit dev` of this folder keeps its file: `mcpkit users/grants --dev` stay with it.
+        report(f"another mcpkit dev of {folder.name} (pid {other.pid}, {other.url}) is what `--dev` commands reach")
     announce(ready)
 
 

@@ -97,6 +97,14 @@ def test_a_second_dev_on_a_busy_port_says_who_holds_it_and_leaves_the_first_alon
         # The running server's discovery file is untouched: `users list --dev` still finds it.
         assert read_discovery(load_server(servers / "example")).pid == first.process.pid
         assert httpx.post(first.url, json=INIT, headers=HEADERS).status_code == 401
+        # A second one on a free port serves, and still leaves the first one's file alone.
+        other = start_dev_server("--servers-dir", str(servers), "--auth", "oauth", ready_when="Dev sign-in:")
+        try:
+            assert read_discovery(load_server(servers / "example")).pid == first.process.pid
+            assert f"pid {first.process.pid}" in other.output()
+        finally:
+            stop_dev_server(other)
+        assert read_discovery(load_server(servers / "example")).pid == first.process.pid
     finally:
         stop_dev_server(first)
 
