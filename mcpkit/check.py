@@ -660,7 +660,12 @@ class _Checker:
     def check_tools(self) -> None:
         title = "tools/list"
         if self.auth_required and self.token is None:
-            self.add(title, "skip", "sign-in required; pass --token <access token> to list the tools")
+            self.add(
+                title,
+                "skip",
+                "sign-in required; to list the tools pass --token with an access token from "
+                f".venv/bin/mcpkit token {self.url} (or --dev for the running mcpkit dev)",
+            )
             return
         auth = {"authorization": f"Bearer {self.token}"} if self.token else {}
         opened = self.post(self.initialize_body(), version=HANDSHAKE_VERSION, extra=auth)
