@@ -146,7 +146,7 @@ class DevServer:
 
 def start_dev_server(
     *args: str,
-    timeout: float = 60,
+    timeout: float = 120,
     runner: list[str] | None = None,
     ready_when: str | None = None,
     env: dict[str, str] | None = None,

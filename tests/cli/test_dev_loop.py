@@ -40,7 +40,7 @@ def copy_example(tmp_path: Path, name: str = "example") -> Path:
     return servers
 
 
-def run_dev(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_dev(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MCPKIT_", "AWS_ENDPOINT_URL"))}
     env.pop("COLUMNS", None)
     return subprocess.run(
@@ -346,7 +346,7 @@ def test_validate_as_make_synth_runs_it_reports_a_mistake_in_one_or_two_lines(
     (folder / "mcpkit.toml").write_text(toml)
     result = subprocess.run(
         [sys.executable, "-m", "mcpkit", "validate", "--servers-dir", str(tmp_path / "servers")],
-        capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
+        capture_output=True, text=True, cwd=ROOT, timeout=240, check=False,
     )  # fmt: skip
     assert result.returncode == 2
     assert "Traceback" not in result.stderr + result.stdout, result.stderr
