@@ -7,7 +7,7 @@ After synth it prints what each stack costs a month while idle (`stacks/idle_cos
 import sys
 from pathlib import Path
 
-from mcpkit.server_config import ServerConfigError, discover_servers
+from mcpkit.server_config import ServerConfigError, deployable, discover_servers
 from stacks.application import build_app
 from stacks.github_deploy import GitHubContextError
 from stacks.idle_cost import UnpricedResourceError, report
@@ -15,7 +15,8 @@ from stacks.idle_cost import UnpricedResourceError, report
 ROOT = Path(__file__).resolve().parent
 
 try:
-    app = build_app(ROOT, discover_servers(ROOT / "servers"))
+    # Test fixtures (servers/conformance: `deploy = false`) are served by tests, never deployed.
+    app = build_app(ROOT, deployable(discover_servers(ROOT / "servers")))
 except (ServerConfigError, GitHubContextError) as exc:
     sys.exit(f"mcpkit: {exc}")
 assembly = app.synth()

@@ -149,6 +149,26 @@ def _jsonrpc_result(response: httpx.Response) -> dict[str, Any] | None:
     return None
 
 
+def _token_fix(token: str, url: str) -> str:
+    """Why a token was refused, when its claims tell (read unverified: only to explain)."""
+    import time
+
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return "That is not a JWT access token; get one with: .venv/bin/mcpkit token " + url
+    audience = claims.get("aud") if isinstance(claims, dict) else None
+    if isinstance(audience, str) and audience.rstrip("/") != url.rstrip("/"):
+        return (
+            f"The token was issued for {audience}, not {url}: a token is bound to the URL it was asked for "
+            f"(localhost and 127.0.0.1 are different URLs). Get one for this URL: .venv/bin/mcpkit token {url}"
+        )
+    if isinstance(claims, dict) and isinstance(claims.get("exp"), int) and claims["exp"] < time.time():
+        return f"The token has expired; get a fresh one: .venv/bin/mcpkit token {url}"
+    return f"Get a fresh access token for this server: .venv/bin/mcpkit token {url}"
+
+
 def _snippet(response: httpx.Response) -> str:
     return " ".join(response.text.split())[:200] or "(empty body)"
 
@@ -349,7 +369,8 @@ class _Checker:
                     title,
                     "fail",
                     f"{url}: {problem}",
-                    "Serve the RFC 9728 document at both /.well-known/oauth-protected-resource/mcp and "
+                    self._host_mismatch(data)
+                    or "Serve the RFC 9728 document at both /.well-known/oauth-protected-resource/mcp and "
                     "/.well-known/oauth-protected-resource: clients differ in which one they try.",
                 )
         if metadata_url is not None and metadata_url not in (inserted, root):
@@ -365,6 +386,20 @@ class _Checker:
             else:
                 found = found or data
         return found
+
+    def _host_mismatch(self, data: Any) -> str | None:
+        """The real cause when the metadata names this server under another host name (localhost vs 127.0.0.1)."""
+        resource = data.get("resource") if isinstance(data, dict) else None
+        if not isinstance(resource, str):
+            return None
+        want, got = urlsplit(self.url), urlsplit(resource)
+        if want.hostname == got.hostname or (want.path.rstrip("/"), want.port) != (got.path.rstrip("/"), got.port):
+            return None
+        return (
+            f"The server answered on {want.hostname} but names itself {got.hostname}: it builds its URLs from a "
+            "fixed host instead of the Host the request used, so clients (the Inspector, Claude Code) reject it. "
+            f"Use the URL it names ({resource}) or make it follow the request's host (mcpkit dev does)."
+        )
 
     def _prm_problem(self, response: httpx.Response | None, data: Any) -> str | None:
         if response is None:
@@ -671,12 +706,17 @@ class _Checker:
     def check_tools(self) -> None:
         title = "tools/list"
         if self.auth_required and self.token is None:
-            self.add(title, "skip", "sign-in required; pass --token <access token> to list the tools")
+            self.add(
+                title,
+                "skip",
+                "sign-in required; to list the tools pass --token with an access token from "
+                f".venv/bin/mcpkit token {self.url} (or --dev for the running mcpkit dev)",
+            )
             return
         auth = {"authorization": f"Bearer {self.token}"} if self.token else {}
         opened = self.post(self.initialize_body(), version=HANDSHAKE_VERSION, extra=auth)
         if opened.status_code == 401:
-            self.add(title, "fail", "the server refused the token (401)", "Get a fresh access token for this server.")
+            self.add(title, "fail", "the server refused the token (401)", _token_fix(self.token or "", self.url))
             return
         session = {"mcp-session-id": opened.headers["mcp-session-id"]} if "mcp-session-id" in opened.headers else {}
         listed = self.post(

@@ -13,16 +13,39 @@ from mcpkit.server_config import ServerConfigError
 if TYPE_CHECKING:
     from handlers.auth.state import GrantRecord
     from mcpkit.admin import AdminError, Target
-    from mcpkit.local_aws import LocalOAuth
 
 app = typer.Typer(help="Serverless remote MCP servers on AWS Lambda.", no_args_is_help=True, add_completion=False)
-console = Console()
-err = Console(stderr=True)
+# soft_wrap: a line is never broken at the terminal's (or a log file's assumed 80-column) width, so every
+# URL, command and id prints whole and can be copied; tables are rendered as plain columns for the same reason.
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"mcpkit {version('mcpkit')}")
+        except PackageNotFoundError:
+            typer.echo("mcpkit (not installed: run make dev)")
+        raise typer.Exit
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    _: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
     """Scaffold, run locally, check and connect MCP servers that deploy to AWS Lambda."""
+
+
+def plain_table(headers: list[str], rows: list[list[str]]) -> str:
+    """Columns padded with spaces, never truncated or wrapped: every cell (an id a later command needs) copies whole."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [headers, *rows]]
+    return "\n".join(lines)
 
 
 @app.command()
@@ -30,10 +53,12 @@ def dev(
     name: Annotated[str | None, typer.Argument(help="Server folder under servers/ (default: example).")] = None,
     server: Annotated[str | None, typer.Option("--server", "-s", help="Same as NAME.")] = None,
     port: Annotated[int, typer.Option(envvar="PORT", help="Port to listen on (env PORT).")] = 8000,
-    host: Annotated[str, typer.Option(help="Interface to bind; loopback by default.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; loopback by default, 0.0.0.0 to answer the LAN too.")
+    ] = "127.0.0.1",
     aws_endpoint: Annotated[
         str | None,
-        typer.Option(help="Use this AWS emulator endpoint instead of starting an embedded one."),
+        typer.Option(help="Use this AWS emulator endpoint instead of starting an embedded one (its state is its own)."),
     ] = None,
     servers_dir: Annotated[Path, typer.Option(help="Folder that holds the server folders.")] = Path("servers"),
     auth: Annotated[
@@ -44,9 +69,23 @@ def dev(
         int,
         typer.Option(min=1, max=64, help="Warm Lambda instances (processes) serving requests concurrently."),
     ] = 1,
+    reload: Annotated[
+        bool,
+        typer.Option(
+            "--reload/--no-reload",
+            help="Replace the Lambda instances when a file under the server's folder changes; emulated AWS stays.",
+        ),
+    ] = True,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start with empty dev state: no table items, users, grants or keys.")
+    ] = False,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where the dev state is kept between runs (default: .mcpkit/dev/NAME, git-ignored)."),
+    ] = None,
 ) -> None:
-    """Serve a server locally through the real Lambda handler, with DynamoDB emulated."""
-    from mcpkit.dev import DevOptions, serve
+    """Serve a server locally through the real Lambda handler, with AWS emulated; state is kept between runs."""
+    from mcpkit.dev import DevOptions, DevReady, DevStartError, serve
 
     chosen = name or server or "example"
     if auth not in {None, "none", "oauth"}:
@@ -61,37 +100,30 @@ def dev(
         servers_dir=servers_dir.resolve(),
         auth=auth_mode,
         instances=instances,
+        reload=reload,
+        fresh=fresh,
+        state_dir=state_dir.resolve() if state_dir is not None else None,
     )
 
-    def announce(url: str, oauth: LocalOAuth | None) -> None:
-        console.print(f"[bold green]MCP server '{chosen}' ready at {url}[/]", highlight=False)
-        console.print("  Inspector (UI):  npx @modelcontextprotocol/inspector  → Transport: Streamable HTTP, URL above")
-        console.print(
-            f"  Inspector (CLI): npx @modelcontextprotocol/inspector --cli {url} --transport http --method tools/list",
-            highlight=False,
-        )
-        console.print(f"  Claude Code:     claude mcp add --transport http {chosen} {url}", highlight=False)
-        if oauth is not None:
-            console.print("  OAuth:           on; clients are sent to a local sign-in form (emulated user pool)")
-            console.print(
-                f"  Dev sign-in:     username {oauth.username}  password {oauth.password}",
-                highlight=False,
-                soft_wrap=True,
-            )
-        console.print("  Stop with Ctrl+C.")
+    def announce(ready: DevReady) -> None:
+        from mcpkit.banner import banner_lines
+
+        for line in banner_lines(chosen, ready, reload=reload):
+            console.print(line, highlight=False, markup=False)
+
+    def report(message: str) -> None:
+        err.print(message, highlight=False, markup=False)
 
     try:
-        serve(options, announce)
-    except ServerConfigError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
+        serve(options, announce, report)
+    except DevStartError as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        raise typer.Exit(2) from None
 
 
 @app.command()
 def templates() -> None:
     """List the server templates that `mcpkit new --template` accepts."""
-    from rich.table import Table
-
     from mcpkit.templates import TemplateError, list_templates
 
     try:
@@ -99,10 +131,7 @@ def templates() -> None:
     except TemplateError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
-    table = Table("template", "description", box=None, header_style="bold")
-    for info in found:
-        table.add_row(info.name, info.description)
-    console.print(table)
+    typer.echo(plain_table(["template", "description"], [[i.name, i.description] for i in found]))
 
 
 @app.command()
@@ -122,10 +151,16 @@ def new(
     except (TemplateError, ServerConfigError) as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
-    console.print(f"[bold green]Created {dest}[/] from template '{template}'. Next:", highlight=False, soft_wrap=True)
-    dev_command = f"mcpkit dev {name}" + ("" if directory == Path("servers") else f" --servers-dir {directory}")
-    for command in (dev_command, "make test", f"cdk deploy McpServer-{name}"):
-        console.print(f"  {command}", highlight=False, soft_wrap=True)
+    console.print(
+        f"[bold green]Created {dest}[/] from template '{template}'. Next, from the repository root:",
+        highlight=False,
+    )
+    # Each runs as printed from the repository root, venv activated or not (README "Two commands").
+    in_servers = directory == Path("servers")
+    dev_command = f".venv/bin/mcpkit dev {name}" + ("" if in_servers else f" --servers-dir {directory}")
+    test_command = f"make test SERVER={name}" if in_servers else f".venv/bin/pytest {directory / name / 'tests'}"
+    for command in (dev_command, test_command, f"make deploy SERVER={name}"):
+        console.print(f"  {command}", highlight=False, markup=False)
 
 
 @app.command()
@@ -157,17 +192,97 @@ def connect(
     """Print ready-to-paste set-up for Claude, Claude Code, VS Code, Cursor and the MCP Inspector."""
     from rich.markup import escape
 
-    from mcpkit.connect import ConnectError, setups
+    from mcpkit.connect import ConnectError, setups, unreachable_from_the_cloud
 
     try:
         found = setups(url, name)
     except ConnectError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from exc
+    if unreachable_from_the_cloud(url):
+        err.print(
+            f"warning: {url} is reachable only from this machine or network: claude.ai (and Claude Desktop) "
+            "cannot connect to it; the other clients below run here and can.",
+            highlight=False,
+            markup=False,
+        )
     for setup in found:
         console.print(f"[bold]{setup.client}[/] ({setup.where})", highlight=False)
         console.print(escape(setup.snippet), highlight=False, soft_wrap=True)
         console.print()
+
+
+@app.command()
+def token(
+    url: Annotated[
+        str | None, typer.Argument(help="The server's MCP URL (deployed: the browser flow). Omit with --dev.")
+    ] = None,
+    dev: Annotated[
+        bool, typer.Option("--dev", help="The running `mcpkit dev`: sign the dev user in, no browser.")
+    ] = False,
+    server: Annotated[
+        str | None, typer.Option("--server", "-s", help="With --dev: the server (default: the one running).")
+    ] = None,
+    servers_dir: Annotated[Path, typer.Option(help="Folder that holds the server folders.")] = Path("servers"),
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="A scope to ask for (repeatable); default: what the server's 401 names, else all it lists."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The whole token response (with the refresh token).")] = False,
+) -> None:
+    """Sign in through the real OAuth flow and print an access token (for curl, scripts, `check --token`)."""
+    import json
+
+    from mcpkit.token import TokenError, browser_token, dev_token
+
+    try:
+        if dev:
+            from mcpkit.admin import AdminError, choose_server
+            from mcpkit.dev import DevNotRunningError, read_discovery
+
+            try:
+                found = read_discovery(choose_server(servers_dir, server, dev=True))
+            except (AdminError, DevNotRunningError) as exc:
+                err.print(f"error: {exc}", highlight=False, markup=False)
+                raise typer.Exit(1) from None
+            if found.dev_username is None or found.dev_password is None:
+                err.print(f"error: {found.url} does not use OAuth (start it with --auth oauth)", markup=False)
+                raise typer.Exit(1)
+            response = dev_token(url or found.url, found.dev_username, found.dev_password, scope or None)
+        elif url is None:
+            err.print("error: give the server's URL, or --dev for the running `mcpkit dev`", markup=False)
+            raise typer.Exit(2)
+        else:
+            response = browser_token(url, scope or None)
+    except TokenError as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(response, indent=2) if as_json else response["access_token"])
+
+
+@app.command()
+def validate(
+    names: Annotated[list[str] | None, typer.Argument(help="Server folders (default: every one in servers/).")] = None,
+    servers_dir: Annotated[Path, typer.Option(help="Folder that holds the server folders.")] = Path("servers"),
+) -> None:
+    """Load each server as Lambda's init phase would (config, server.py, [permissions]); one line per mistake."""
+    from mcpkit.diagnose import ServerProblemError, check_server
+    from mcpkit.server_config import SERVER_FILE
+
+    folders = (
+        [servers_dir / n for n in names]
+        if names
+        else sorted(p for p in servers_dir.iterdir() if (p / SERVER_FILE).is_file())
+    )
+    failed = False
+    for folder in folders:
+        try:
+            check_server(folder)
+        except ServerProblemError as exc:
+            err.print(f"error: {exc}", highlight=False, markup=False)
+            failed = True
+    if failed:
+        raise typer.Exit(2)
 
 
 users_app = typer.Typer(help="Who may sign in: the server's Cognito user pool.", no_args_is_help=True)
@@ -250,8 +365,6 @@ def users_list(
     """Every account in the server's user pool, with its status and groups."""
     import json
 
-    from rich.table import Table
-
     from mcpkit.admin import AdminError, list_users
 
     try:
@@ -272,12 +385,17 @@ def users_list(
         ]
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table("email", "status", "groups", "created", "subject", box=None, header_style="bold")
-    for u in users:
-        status = u.status if u.enabled else f"{u.status} (disabled)"
-        created = u.created.strftime("%Y-%m-%d") if u.created else ""
-        table.add_row(u.email or "", status, ", ".join(u.groups), created, u.subject)
-    console.print(table)
+    table_rows = [
+        [
+            u.email or "",
+            u.status if u.enabled else f"{u.status} (disabled)",
+            ",".join(u.groups),
+            u.created.strftime("%Y-%m-%d") if u.created else "",
+            u.subject,
+        ]
+        for u in users
+    ]
+    typer.echo(plain_table(["email", "status", "groups", "created", "subject"], table_rows))
 
 
 @users_app.command("remove")
@@ -315,7 +433,6 @@ def grants_list(
     import json
 
     from rich.markup import escape
-    from rich.table import Table
 
     from mcpkit.admin import AdminError, grant_json, human_time, list_grants
 
@@ -330,16 +447,19 @@ def grants_list(
     if not grants:
         console.print(f"No grants in {escape(target.where)}.", highlight=False)
         return
-    table = Table("user", "client", "scopes", "first use", "last use", box=None, header_style="bold")
-    for g in grants:
-        table.add_row(
-            escape(g.email or g.subject),
-            f"{escape(g.client_name or '(unnamed)')}\n{escape(g.client_id)}",
-            escape(" ".join(g.scopes)),
+    rows = [
+        [
+            g.email or g.subject,
+            g.client_name or "(unnamed)",
+            " ".join(g.scopes),
             human_time(g.first_used),
             human_time(g.last_used),
-        )
-    console.print(table)
+            g.client_id,
+        ]
+        for g in grants
+    ]
+    # The client id last: it is what `grants revoke --client` takes, and the longest (a CIMD URL).
+    typer.echo(plain_table(["user", "client", "scopes", "first use", "last use", "client id"], rows))
 
 
 @grants_app.command("revoke")

@@ -62,14 +62,40 @@ def inspector_cli_argv(url: str) -> list[str]:
     return ["npx", "@modelcontextprotocol/inspector", "--cli", url, "--transport", "http", "--method", "tools/list"]
 
 
+def unreachable_from_the_cloud(url: str) -> bool:
+    """A loopback or private address: only clients on this machine (or network) can reach it."""
+    import ipaddress
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith((".localhost", ".local")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified
+
+
 def setups(url: str, name: str | None = None) -> list[ClientSetup]:
     name = name or default_name(url)
     validate(url, name)
+    # Claude's connectors connect from Anthropic's cloud, even in the desktop app (support article 11503834).
+    local = (
+        [
+            f"Claude cannot use this URL: {urlsplit(url).hostname} is only reachable from this machine or network, "
+            "and Claude's connectors connect from Anthropic's cloud (the desktop app too). Deploy "
+            "(make deploy SERVER=<name>) and use the https McpServerUrl, or use Claude Code, VS Code, Cursor or the "
+            "Inspector below, which run here. With the deployed URL:",
+        ]
+        if unreachable_from_the_cloud(url)
+        else []
+    )
     claude = "\n".join(
         [
+            *local,
             "1. Open Claude (claude.ai or the desktop app): Settings > Connectors > Add custom connector.",
             f"2. Name: {name}",
-            f"3. Remote MCP server URL: {url}",
+            f"3. Remote MCP server URL: {'the deployed https URL (McpServerUrl)' if local else url}",
             "4. Leave Advanced settings empty (the server registers Claude itself), then Add.",
             "5. Click Connect and sign in if the server asks you to; then enable it in a chat's tools menu.",
         ]

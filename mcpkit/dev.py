@@ -15,15 +15,19 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mcpkit import gateway_contract as contract
+from mcpkit.dev_state import DevState, new_password, state_folder
 from mcpkit.local_aws import EmbeddedAws, LocalOAuth, endpoint_environment, ensure_oauth, ensure_table
 from mcpkit.server_config import ServerConfigError, ServerFolder, load_server
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from mcpkit.local_gateway import Lambda, LambdaPool
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_TABLE = "mcpkit-local"
 LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", "[::]"})  # noqa: S104 - names, not a bind
 # Only `mcpkit dev` routes the sign-in form; the deployed API has no such route (gateway_contract).
 DEV_LOGIN_ROUTES: tuple[tuple[str, str], ...] = (("GET", "/oauth/dev-login"), ("POST", "/oauth/dev-login"))
 
@@ -38,13 +42,26 @@ class DevOptions:
     auth: Literal["none", "oauth"] | None = None  # overrides the server's mcpkit.toml
     # Warm Lambda instances (processes) behind the gateway; more than one lets requests run concurrently.
     instances: int = 1
+    # A change under the server's folder replaces the Lambda instances (fresh processes).
+    reload: bool = True
+    # Start with empty dev state (table, users, keys) instead of the one kept in `state_dir`.
+    fresh: bool = False
+    state_dir: Path | None = None  # default: <project>/.mcpkit/dev/<server>
 
 
-def dev_environment(folder: ServerFolder, options: DevOptions, aws_endpoint: str) -> dict[str, str]:
+def dev_environment(
+    folder: ServerFolder,
+    options: DevOptions,
+    aws_endpoint: str,
+    *,
+    names: list[str] | None = None,
+    session_key: str | None = None,
+) -> dict[str, str]:
     """The deployed function's environment, adjusted only where a laptop differs from AWS."""
     env = folder.runtime_environment(root=PROJECT_ROOT, table_name=LOCAL_TABLE)
-    origins = [*folder.config.allowed_origins, *(f"http://{h}:{options.port}" for h in LOOPBACK_HOSTS)]
-    hosts = [*json.loads(env.get("MCPKIT_ALLOWED_HOSTS", "[]")), *LOOPBACK_HOSTS]
+    served = names or LOOPBACK_HOSTS
+    origins = [*folder.config.allowed_origins, *(f"http://{_url_host(h)}:{options.port}" for h in served)]
+    hosts = [*json.loads(env.get("MCPKIT_ALLOWED_HOSTS", "[]")), *(_url_host(h) for h in served)]
     env |= {
         "MCPKIT_ALLOWED_ORIGINS": json.dumps(origins),
         "MCPKIT_ALLOWED_HOSTS": json.dumps(hosts),
@@ -52,8 +69,8 @@ def dev_environment(folder: ServerFolder, options: DevOptions, aws_endpoint: str
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
-        # The stack draws one at deploy; a local one per run (another run's ids are only read).
-        "MCPKIT_SESSION_KEY": secrets.token_hex(32),
+        # The stack draws one at deploy; locally it is kept with the dev state, so sessions survive a restart.
+        "MCPKIT_SESSION_KEY": session_key or secrets.token_hex(32),
         **endpoint_environment(aws_endpoint),
     }
     return env
@@ -72,6 +89,9 @@ class DevDiscovery(BaseModel):
     table_name: str
     user_pool_id: str | None = None
     required_group: str | None = None
+    # The dev user (the file is in a 0700 folder of this user's): `mcpkit token --dev` signs in with it.
+    dev_username: str | None = None
+    dev_password: str | None = None
 
 
 class DevNotRunningError(Exception):
@@ -140,63 +160,192 @@ def read_discovery(folder: ServerFolder) -> DevDiscovery:
     return record
 
 
-def serve(options: DevOptions, announce: Callable[[str, LocalOAuth | None], None]) -> None:
-    """Serve until interrupted; `announce` receives the URL (and the dev sign-in) once requests are accepted."""
+class DevStartError(Exception):
+    """`mcpkit dev` cannot start; str() is the one- or two-line reason and fix."""
+
+
+def serve(options: DevOptions, announce: Callable[[DevReady], None], report: Callable[[str], None]) -> None:
+    """Serve until interrupted; `announce` is called once requests are accepted, `report` for later news."""
     import uvicorn
 
-    from mcpkit.local_gateway import InstanceInitError, LambdaPool, LocalGateway
+    from mcpkit.diagnose import ServerProblemError, check_server
+    from mcpkit.local_gateway import InstanceInitError, LambdaPool, LocalGateway, plain_root_logging
+    from mcpkit.ports import PortBusyError, bind
+    from mcpkit.reload import ReloadingInstance
 
-    folder = load_server(options.servers_dir / options.server)
-    url = f"http://{options.host}:{options.port}/mcp"
+    folder_path = options.servers_dir / options.server
+    try:
+        folder = load_server(folder_path)
+    except ServerConfigError as exc:
+        raise DevStartError(str(exc)) from None
+    # The port first: a busy one stops start-up before any emulator, state or discovery file is touched.
+    try:
+        sock = bind(options.host, options.port)
+    except PortBusyError as exc:
+        raise DevStartError(str(exc)) from None
+    names = served_names(options.host)
+    urls = [f"http://{_url_host(n)}:{options.port}/mcp" for n in names]
 
-    with _aws(options.aws_endpoint) as endpoint:
+    with contextlib.ExitStack() as stack:
+        stack.callback(sock.close)
+        state = _open_state(options, report) if options.aws_endpoint is None else None
+        if state is not None:
+            stack.callback(state.close)
+        endpoint = stack.enter_context(_aws(options.aws_endpoint))
+        if state is not None:
+            problem = state.restore()
+            if problem:
+                report(problem)
         ensure_table(LOCAL_TABLE, endpoint)
-        os.environ.update(dev_environment(folder, options, endpoint))
+        session_key = state.secret("session_key", lambda: secrets.token_hex(32)) if state else secrets.token_hex(32)
+        os.environ.update(dev_environment(folder, options, endpoint, names=names, session_key=session_key))
         oauth: LocalOAuth | None = None
         routes = contract.MCP_ROUTES
-        if (options.auth or folder.config.auth) == "oauth":
-            callback = f"http://{options.host}:{options.port}/oauth/callback"
-            oauth = ensure_oauth(endpoint, options.server, callback, folder.config.oauth.required_group)
+        auth = options.auth or folder.config.auth
+        if auth == "oauth":
+            callback = f"{urls[0].removesuffix('/mcp')}/oauth/callback"
+            password = state.secret("dev_password", new_password) if state else new_password()
+            oauth = ensure_oauth(endpoint, options.server, callback, folder.config.oauth.required_group, password)
             os.environ.update({"MCPKIT_AUTH_MODE": "oauth", **oauth.environment()})
             routes = routes + contract.OAUTH_ROUTES + DEV_LOGIN_ROUTES
         elif options.auth == "none":
             os.environ["MCPKIT_AUTH_MODE"] = "none"
+        if state is not None:
+            state.autosave(report)
+
+        instance: Lambda
+        plain_root_logging()
         try:
-            instances = LambdaPool(options.instances, timeout_seconds=folder.config.timeout_seconds)
-        except InstanceInitError as exc:
-            raise ServerConfigError(f"{folder.path / 'server.py'}: the function's init phase failed: {exc}") from None
+            if options.reload:
+                instance = ReloadingInstance(
+                    lambda: _generation(options, endpoint, names, session_key), folder_path, report
+                )
+            else:
+                check_server(folder_path, auth=auth)
+                instance = LambdaPool(
+                    options.instances, timeout_seconds=folder.config.timeout_seconds, server_dir=folder.path
+                )
+        except (InstanceInitError, ServerProblemError) as exc:
+            raise DevStartError(str(exc)) from None
         gateway = LocalGateway(
-            instances,
+            instance,
             routes=routes,
             allowed_origins=json.loads(os.environ["MCPKIT_ALLOWED_ORIGINS"]),
-            domain_name=options.host,
-            on_startup=lambda: announce(url, oauth),
+            domain_name=names[0],
+            served_names=names,
+            on_startup=lambda: _started(folder, record, DevReady(urls, oauth, options.host), announce, report),
         )
         record = DevDiscovery(
             server=folder.name,
             server_path=str(folder.path.resolve()),
             pid=os.getpid(),
-            url=url,
+            url=urls[0],
             aws_endpoint=endpoint,
             table_name=LOCAL_TABLE,
             user_pool_id=oauth.user_pool_id if oauth is not None else None,
             required_group=folder.config.oauth.required_group if oauth is not None else None,
+            dev_username=oauth.username if oauth is not None else None,
+            dev_password=oauth.password if oauth is not None else None,
         )
-        write_discovery(folder, record)
-        try:
-            with _on_sigterm(lambda: remove_discovery(folder, record.pid)):
-                # proxy_headers off: the stand-in is the edge, like API Gateway, so no client's
-                # X-Forwarded-Proto/-For may become the request's scheme or source address.
-                uvicorn.run(
-                    gateway,
-                    host=options.host,
-                    port=options.port,
-                    log_level="warning",
-                    lifespan="on",
-                    proxy_headers=False,
-                )
-        finally:
+        # The discovery file is written once this process listens (on_startup), and removed only if it is ours.
+        stack.callback(remove_discovery, folder, record.pid)
+
+        def on_sigterm() -> None:
+            if state is not None:
+                state.close()
             remove_discovery(folder, record.pid)
+
+        # proxy_headers off: the stand-in is the edge, like API Gateway, so no client's
+        # X-Forwarded-Proto/-For may become the request's scheme or source address.
+        server = uvicorn.Server(uvicorn.Config(gateway, log_level="warning", lifespan="on", proxy_headers=False))
+        with _on_sigterm(on_sigterm):
+            server.run(sockets=[sock])
+
+
+@dataclass(frozen=True)
+class DevReady:
+    """What the banner prints: every URL the server answers on (the first is canonical) and the dev sign-in."""
+
+    urls: list[str]
+    oauth: LocalOAuth | None
+    bind_host: str
+
+
+def _started(
+    folder: ServerFolder,
+    record: DevDiscovery,
+    ready: DevReady,
+    announce: Callable[[DevReady], None],
+    report: Callable[[str], None],
+) -> None:
+    try:
+        other = read_discovery(folder)
+    except DevNotRunningError:
+        other = None
+    if other is None or other.pid == record.pid:
+        write_discovery(folder, record)
+    else:
+        # Another live `mcpkit dev` of this folder keeps its file: `mcpkit users/grants --dev` stay with it.
+        report(f"another mcpkit dev of {folder.name} (pid {other.pid}, {other.url}) is what `--dev` commands reach")
+    announce(ready)
+
+
+def _open_state(options: DevOptions, report: Callable[[str], None]) -> DevState | None:
+    state = DevState(options.state_dir or state_folder(options.servers_dir, options.server))
+    if state.acquire(fresh=options.fresh):
+        return state
+    report(
+        f"another mcpkit dev (pid {state.holder()}) uses {state.folder}; this one starts empty and keeps nothing "
+        "(stop the other to share its state)"
+    )
+    return None
+
+
+def _generation(options: DevOptions, endpoint: str, names: list[str], session_key: str) -> LambdaPool:
+    """A new generation of instances from the folder as it is now (config re-read, as a deploy would)."""
+    from mcpkit.local_gateway import InstanceInitError, LambdaPool
+
+    try:
+        folder = load_server(options.servers_dir / options.server)
+    except ServerConfigError as exc:
+        raise InstanceInitError(str(exc)) from None
+    auth_mode = os.environ.get("MCPKIT_AUTH_MODE", "none")
+    kept = {k: v for k, v in os.environ.items() if k.startswith(("MCPKIT_KMS", "MCPKIT_COGNITO", "MCPKIT_DEV_LOGIN"))}
+    os.environ.update(dev_environment(folder, options, endpoint, names=names, session_key=session_key))
+    os.environ.update({"MCPKIT_AUTH_MODE": auth_mode, **kept})
+    if auth_mode != "oauth":
+        os.environ.pop("MCPKIT_PERMISSIONS", None)
+    return LambdaPool(options.instances, timeout_seconds=folder.config.timeout_seconds, server_dir=folder.path)
+
+
+def served_names(host: str) -> list[str]:
+    """Host names the dev server answers to: the bound one, the loopback names, and with a wildcard bind
+    the machine's own addresses (a request from the LAN names one of those)."""
+    names = [host if host not in WILDCARD_HOSTS else "127.0.0.1"]
+    for name in LOOPBACK_HOSTS:
+        if name not in names:
+            names.append(name)
+    if host in WILDCARD_HOSTS:
+        names += [a for a in machine_addresses() if a not in names]
+    return names
+
+
+def machine_addresses() -> list[str]:
+    """This machine's non-loopback addresses (no packet is sent: a UDP connect only picks a route)."""
+    import socket
+
+    found: list[str] = []
+    with contextlib.suppress(OSError):
+        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            found.append(str(info[4][0]))
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere
+        found.append(str(probe.getsockname()[0]))
+    return [a for a in dict.fromkeys(found) if not a.startswith("127.") and a != "0.0.0.0"]  # noqa: S104
+
+
+def _url_host(name: str) -> str:
+    return f"[{name.strip('[]')}]" if ":" in name else name
 
 
 @contextlib.contextmanager

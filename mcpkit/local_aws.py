@@ -109,11 +109,14 @@ class LocalOAuth:
 DEV_USERNAME = "dev@example.com"
 
 
-def ensure_oauth(endpoint: str, name: str, callback_url: str, required_group: str | None = None) -> LocalOAuth:
+def ensure_oauth(
+    endpoint: str, name: str, callback_url: str, required_group: str | None = None, password: str | None = None
+) -> LocalOAuth:
     """User pool, confidential app client, dev user and RSA signing key, shaped like stacks/constructs/oauth.py.
 
-    Found again by name when they exist (several `mcpkit dev` sharing one emulator share them); the dev
-    user gets a fresh random password on every start.
+    Found again by name when they exist (several `mcpkit dev` sharing one emulator, or a restart with
+    the kept dev state, find them); the dev user's password is `password` (kept with the dev state),
+    or a fresh random one.
     """
     import secrets
 
@@ -150,7 +153,7 @@ def ensure_oauth(endpoint: str, name: str, callback_url: str, required_group: st
             ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
         )["UserPoolClient"]["ClientId"]
 
-    password = f"{secrets.token_urlsafe(12)}-Aa1"
+    password = password or f"{secrets.token_urlsafe(12)}-Aa1"
     try:
         idp.admin_get_user(UserPoolId=pool_id, Username=DEV_USERNAME)
     except idp.exceptions.UserNotFoundException:

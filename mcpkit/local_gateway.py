@@ -19,8 +19,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote, urlsplit
 
 from handlers.asgi import read_body
 from mcpkit import gateway_contract as contract
@@ -28,6 +28,7 @@ from mcpkit import gateway_contract as contract
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from multiprocessing.connection import Connection
+    from pathlib import Path
 
     from starlette.types import Receive, Scope, Send
 
@@ -76,16 +77,29 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def _sandbox_main(conn: Connection, entry_point: str) -> None:
+def plain_root_logging() -> None:
+    """One plain line per log record, as Lambda's runtime writes them.
+
+    Lambda's runtime puts a handler on the root logger before the init phase, so the SDK's
+    `logging.basicConfig(RichHandler)` does nothing there; without one here, rich would wrap every
+    log line at 80 columns with the source file pushed to the right edge.
+    """
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _sandbox_main(conn: Connection, entry_point: str, server_dir: str | None) -> None:
     """One execution environment: run the init phase, then serve one event at a time until killed."""
     import os
     import traceback
 
     _exit_with_parent()
+    plain_root_logging()
     try:
         handler = _load_handler(entry_point)
     except BaseException as exc:  # noqa: BLE001 - reported to the gateway, which refuses to start
-        conn.send(("init-error", f"{type(exc).__name__}: {exc}"))
+        conn.send(("init-error", _describe(exc, server_dir)))
         return
     conn.send(("ready", os.getpid()))
     while True:
@@ -100,8 +114,19 @@ def _sandbox_main(conn: Connection, entry_point: str) -> None:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
+def _describe(exc: BaseException, server_dir: str | None) -> str:
+    """The init failure in one or two lines: the user's file and line when the mistake is theirs."""
+    if server_dir is None:
+        return f"{type(exc).__name__}: {exc}"
+    import pathlib
+
+    from mcpkit.diagnose import describe
+
+    return describe(exc, pathlib.Path(server_dir))
+
+
 class InstanceInitError(RuntimeError):
-    """The handler's init phase failed (the server module could not be loaded, ...)."""
+    """The handler's init phase failed; str() is the short description of what went wrong."""
 
 
 class InvocationTimeoutError(TimeoutError):
@@ -115,14 +140,14 @@ class HandlerError(RuntimeError):
 class _Sandbox:
     """A spawned process that ran the init phase, so that an overrunning invocation can be killed."""
 
-    def __init__(self, entry_point: str) -> None:
+    def __init__(self, entry_point: str, server_dir: str | None = None) -> None:
         import multiprocessing
 
         # spawn, not fork: every instance runs its own init phase from a clean interpreter.
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self._process = context.Process(
-            target=_sandbox_main, args=(child, entry_point), name="lambda-instance", daemon=True
+            target=_sandbox_main, args=(child, entry_point, server_dir), name="lambda-instance", daemon=True
         )
         self._process.start()
         child.close()
@@ -166,18 +191,28 @@ class LambdaPool:
         instances: int = 1,
         entry_point: str = "handlers.lambda_handler:handler",
         timeout_seconds: float = contract.INTEGRATION_TIMEOUT_SECONDS - 1,
+        server_dir: Path | None = None,
     ) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self._entry_point = entry_point
+        self._server_dir = None if server_dir is None else str(server_dir)
         self._timeout = timeout_seconds
-        # Instances start side by side, like a burst of cold starts.
+        # Instances start side by side, like a burst of cold starts; one failed init fails them all.
         with ThreadPoolExecutor(max_workers=instances) as starter:
-            sandboxes = list(starter.map(lambda _: _Sandbox(entry_point), range(instances)))
+            started = [starter.submit(_Sandbox, entry_point, self._server_dir) for _ in range(instances)]
+        errors = [error for future in started if (error := future.exception()) is not None]
+        if errors:
+            for future in started:
+                if future.exception() is None:
+                    future.result().kill()
+            raise errors[0]
+        sandboxes = [f.result() for f in started]
         self.pids = sorted(s.pid for s in sandboxes)
         self._idle: asyncio.Queue[_Sandbox] | None = None
         self._sandboxes = sandboxes
         self._replacements: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     def _queue(self) -> asyncio.Queue[_Sandbox]:
         # Made on first use: the queue belongs to the server's event loop, which starts later.
@@ -198,7 +233,7 @@ class LambdaPool:
                 loop.run_in_executor(None, sandbox.call, event, context), timeout=self._timeout
             )
         except HandlerError:
-            idle.put_nowait(sandbox)
+            self._release(sandbox)
             raise
         except BaseException as exc:
             # Timed out, crashed, or given up on by the gateway while still running: the environment
@@ -207,29 +242,59 @@ class LambdaPool:
             if isinstance(exc, TimeoutError):
                 raise InvocationTimeoutError from exc
             raise
-        idle.put_nowait(sandbox)
+        self._release(sandbox)
         return result
+
+    def _release(self, sandbox: _Sandbox) -> None:
+        if self._closed:
+            # Retired by a reload while this request ran: it finished, now the environment goes.
+            sandbox.kill()
+        else:
+            self._queue().put_nowait(sandbox)
 
     def _discard(self, sandbox: _Sandbox, loop: asyncio.AbstractEventLoop) -> None:
         sandbox.kill()
-        self._sandboxes.remove(sandbox)
+        if sandbox in self._sandboxes:
+            self._sandboxes.remove(sandbox)
+        if self._closed:
+            return
         task = loop.create_task(self._replace())
         self._replacements.add(task)
         task.add_done_callback(self._replacements.discard)
 
     async def _replace(self) -> None:
         try:
-            fresh = await asyncio.get_running_loop().run_in_executor(None, _Sandbox, self._entry_point)
+            fresh = await asyncio.get_running_loop().run_in_executor(
+                None, _Sandbox, self._entry_point, self._server_dir
+            )
         except InstanceInitError as exc:
             # Lambda would retry the init on the next request; here the next requests get the 503.
             print(f"mcpkit dev: a replacement instance failed its init phase: {exc}", file=sys.stderr)
+            return
+        if self._closed:
+            fresh.kill()
             return
         self._sandboxes.append(fresh)
         self._queue().put_nowait(fresh)
 
     def close(self) -> None:
-        for sandbox in self._sandboxes:
+        """Stop the environments; one still running a request (a reload retired it) goes when that ends."""
+        self._closed = True
+        idle = list(self._sandboxes)
+        if self._idle is not None:
+            idle = []
+            while not self._idle.empty():
+                idle.append(self._idle.get_nowait())
+        for sandbox in idle:
             sandbox.kill()
+
+
+class Lambda(Protocol):
+    """What the gateway invokes: one instance, a pool of them, or `mcpkit dev`'s reloading generations."""
+
+    async def invoke(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -265,11 +330,12 @@ class LocalGateway:
 
     def __init__(
         self,
-        instance: LambdaPool,
+        instance: Lambda,
         *,
         routes: Iterable[tuple[str, str]],
         allowed_origins: Iterable[str],
         domain_name: str,
+        served_names: Iterable[str] = (),
         response_mappings: dict[int, dict[str, str]] | None = None,
         on_startup: Callable[[], None] | None = None,
     ) -> None:
@@ -277,6 +343,8 @@ class LocalGateway:
         self._routes = [_Route.parse(m, p) for m, p in routes]
         self._origins = {o.lower() for o in allowed_origins}
         self._domain = domain_name
+        # Host names this gateway answers to; API Gateway's domainName is the one the request used.
+        self._served = {n.lower().strip("[]") for n in served_names}
         self._mappings = contract.RESPONSE_PARAMETER_MAPPINGS if response_mappings is None else response_mappings
         self._on_startup = on_startup
 
@@ -383,6 +451,7 @@ class LocalGateway:
         headers["x-forwarded-proto"] = scope.get("scheme", "http")
         headers["x-forwarded-port"] = str((scope.get("server") or ("", 80))[1])
         query = scope.get("query_string", b"").decode("latin-1")
+        domain = self._domain_for(headers.get("host", ""))
         now = datetime.now(UTC)
         try:
             text_body, is_base64 = body.decode("utf-8"), False
@@ -397,8 +466,8 @@ class LocalGateway:
             "requestContext": {
                 "accountId": "000000000000",
                 "apiId": "local",
-                "domainName": self._domain,
-                "domainPrefix": self._domain.split(".", 1)[0],
+                "domainName": domain,
+                "domainPrefix": domain.split(".", 1)[0],
                 "http": {
                     "method": scope["method"],
                     "path": scope["path"],
@@ -427,6 +496,17 @@ class LocalGateway:
         if path_parameters:
             event["pathParameters"] = path_parameters
         return event
+
+    def _domain_for(self, host: str) -> str:
+        """The Host's name when this gateway serves it (as API Gateway reports the domain a request used);
+        otherwise the configured domain, so the handler's Host check refuses the stranger (DNS rebinding)."""
+        try:
+            name = (urlsplit(f"//{host}").hostname or "").lower()
+        except ValueError:
+            return self._domain
+        if name in self._served:
+            return f"[{name}]" if ":" in name else name
+        return self._domain
 
     def _response(self, result: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         status = int(result["statusCode"])

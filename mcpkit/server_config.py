@@ -257,6 +257,10 @@ class ServerConfig(_Strict):
     oauth: OAuthSettings = OAuthSettings()
     permissions: Permissions = Permissions()
     alarms: Alarms = Alarms()
+    deploy: bool = Field(
+        default=True,
+        description="false: a test fixture (servers/conformance); `make synth`/`cdk deploy` make no stack for it.",
+    )
 
     @model_validator(mode="after")
     def _permissions_need_oauth(self) -> ServerConfig:
@@ -360,15 +364,48 @@ def load_server(path: Path) -> ServerFolder:
         try:
             raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
-            raise ServerConfigError(f"{config_path}: not valid TOML: {exc}") from exc
+            # Python 3.12's TOMLDecodeError has the position only in its message.
+            found = re.search(r"^(?P<what>.*) \(at line (?P<line>\d+), column \d+\)$", str(exc))
+            what, line = (found.group("what"), f":{found.group('line')}") if found else (str(exc), "")
+            raise ServerConfigError(
+                f'{config_path}{line}: not valid TOML: {what} (strings need quotes: key = "value")'
+            ) from None
     try:
         config = ServerConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ServerConfigError(f"{config_path}: {problems}") from exc
+        text = config_path.read_text(encoding="utf-8") if config_path.is_file() else ""
+        problems = [_problem(config_path, text, err["loc"], err["msg"], err["type"]) for err in exc.errors()]
+        raise ServerConfigError("\n".join(problems[:2])) from None
     return ServerFolder(name=name, path=path, config=config)
+
+
+def _problem(config_path: Path, text: str, loc: tuple[int | str, ...], message: str, kind: str) -> str:
+    """`file:line: field: what (how to fix)` for one validation error."""
+    dotted = ".".join(str(p) for p in loc) or "(file)"
+    keys = [str(p) for p in loc if isinstance(p, str)]
+    line = _line_of(text, keys)
+    where = f"{config_path}:{line}" if line else str(config_path)
+    if kind == "extra_forbidden":
+        parent = ".".join(keys[:-1]) or "the top level"
+        return f"{where}: {dotted}: unknown setting {keys[-1]!r} in {parent} (a typo? see docs/infrastructure.md)"
+    return f"{where}: {dotted}: {message}"
+
+
+def _line_of(text: str, keys: list[str]) -> int | None:
+    """The line that sets the innermost of `keys` (as `key =` or in a `[table]` header), 1-based."""
+    lines = text.splitlines()
+    for key in reversed(keys):
+        quoted = re.escape(key)
+        pattern = re.compile(rf'^\s*(?:"{quoted}"|\'{quoted}\'|{quoted})\s*=|^\s*\[[^\]]*\b{quoted}\b[^\]]*\]')
+        for number, line in enumerate(lines, 1):
+            if pattern.search(line.split("#", 1)[0]):
+                return number
+    return None
+
+
+def deployable(servers: list[ServerFolder]) -> list[ServerFolder]:
+    """The servers that get a stack: all but test fixtures (`deploy = false`)."""
+    return [s for s in servers if s.config.deploy]
 
 
 def discover_servers(servers_dir: Path) -> list[ServerFolder]:

@@ -146,18 +146,22 @@ class DevServer:
 
 def start_dev_server(
     *args: str,
-    timeout: float = 60,
+    timeout: float = 120,
     runner: list[str] | None = None,
     ready_when: str | None = None,
     env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> DevServer:
     """`mcpkit dev …` as a subprocess, returned once it answers on its port.
 
     `runner` replaces `python -m mcpkit` (e.g. the same CLI behind a differently configured
     gateway); `ready_when` is a line the server must have printed first (e.g. the dev sign-in).
     """
-    port = free_port()
-    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})}
+    port = port or free_port()
+    if "--state-dir" not in args and "--aws-endpoint" not in args:
+        # Each server its own dev state, never the checkout's .mcpkit/dev/ (tests run side by side).
+        args = (*args, "--state-dir", tempfile.mkdtemp(prefix="mcpkit-dev-state-"))
+    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     for key in [k for k in child_env if k.startswith(("MCPKIT_", "AWS_ENDPOINT_URL"))]:
         del child_env[key]
     # A file, not a pipe: nobody reads the server's output while it runs, and a full pipe would block it.

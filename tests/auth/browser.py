@@ -1,4 +1,8 @@
-"""Debian's Chromium (headless, through Playwright) for the tests that act as the person at the browser.
+"""Chromium or Chrome (headless, through Playwright) for the tests that act as the person at the browser.
+
+`make test` finds one (PATH, then the usual macOS places), installs Debian's when it is root with
+apt-get, and otherwise these tests alone are skipped with one line saying how to get a browser;
+under CI (`CI=true`) they are mandatory and fail instead.
 
 One browser per test module (launching costs ~0.5 s); each test takes a fresh context, so cookies
 never leak from one test into another.
@@ -6,12 +10,16 @@ never leak from one test into another.
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
+
+import pytest
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -21,7 +29,35 @@ if TYPE_CHECKING:
     from tests.auth.harness import Harness
 
 OTHER_SITE = "other-site.test"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+BROWSER_PATHS = (
+    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+    "/Applications/Chromium.app/Contents/MacOS/Chromium",
+)
+NO_BROWSER = (
+    "no Chromium or Chrome found (PATH, /Applications); install one "
+    "(Debian/Ubuntu: sudo make browser; macOS: brew install --cask chromium, or Google Chrome)"
+)
+
+
+def find_browser() -> str | None:
+    """A Chromium-family browser on this machine, or None."""
+    for name in BROWSER_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return next((p for p in BROWSER_PATHS if Path(p).is_file()), None)
+
+
+def require_browser() -> str:
+    found = find_browser()
+    if found is not None:
+        return found
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"{NO_BROWSER}: under CI (CI=true) the browser tests are mandatory")
+    pytest.skip(f"{NO_BROWSER}: skipping the browser sign-in tests")
+
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -41,8 +77,9 @@ CONNECTED = "<!doctype html><html lang=en><title>Connected</title><main><p>You c
 def chromium() -> Iterator[Browser]:
     from playwright.sync_api import sync_playwright
 
+    executable = require_browser()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:
@@ -102,3 +139,8 @@ def sign_in(page: Page, harness: Harness, password: str | None = None) -> None:
     page.fill("input[name=username]", harness.username)
     page.fill("input[name=password]", password or harness.password)
     page.click("#sign-in")
+
+
+if __name__ == "__main__":
+    # `make browser`: exit 0 when a browser is there.
+    raise SystemExit(0 if find_browser() else 1)

@@ -80,3 +80,32 @@ def test_cli_prints_every_client() -> None:
     )
     assert bad.returncode == 2
     assert "not an http(s) URL" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000/mcp", "http://localhost:8000/mcp", "http://192.168.1.20:8000/mcp"]
+)
+def test_a_url_only_this_machine_reaches_is_flagged_for_claude(url: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mcpkit", "connect", url],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "claude.ai (and Claude Desktop) cannot connect to it" in result.stderr
+    claude = snippet_for(url, "Claude")
+    assert claude.startswith("Claude cannot use this URL")
+    assert f"Remote MCP server URL: {url}" not in claude
+    # Clients that run on this machine get the URL as it is.
+    assert url in snippet_for(url, "Claude Code")
+
+
+def test_a_public_url_gets_no_warning() -> None:
+    assert not snippet("Claude").startswith("Claude cannot")
+
+
+def snippet_for(url: str, client: str) -> str:
+    return next(s.snippet for s in setups(url, "local") if s.client == client)

@@ -56,14 +56,16 @@ def test_new_renders_variables_and_prints_the_next_three_commands(tmp_path: Path
     assert config["description"] == "Our notes"
     readme = (dest / "README.md").read_text()
     assert readme.startswith("# Team Notes\n")
-    assert "cdk deploy McpServer-team-notes" in readme
+    assert "make deploy SERVER=team-notes" in readme
+    assert "make test SERVER=team-notes" in readme
     assert "{{" not in readme
     assert not (dest / "template.toml").exists()
     lines = [line.strip() for line in result.stdout.splitlines()]
+    # Outside servers/ there is no make target for the folder: the venv's own tools, as printed.
     assert lines[-3:] == [
-        f"mcpkit dev team-notes --servers-dir {tmp_path}",
-        "make test",
-        "cdk deploy McpServer-team-notes",
+        f".venv/bin/mcpkit dev team-notes --servers-dir {tmp_path}",
+        f".venv/bin/pytest {tmp_path / 'team-notes' / 'tests'}",
+        "make deploy SERVER=team-notes",
     ]
 
 

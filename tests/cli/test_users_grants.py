@@ -151,6 +151,10 @@ def test_grants_list_and_revoke_one_client_then_all(dev: Dev) -> None:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", grant["last_used"])
     table = ok(dev.cli("grants", "list"))
     assert re.search(rf"{re.escape(email)}\s+Client A\s+mcp:tools\s+\d{{4}}-\d\d-\d\d \d\d:\d\d UTC", table), table
+    # On an 80-column terminal (or a pipe) the id `grants revoke --client` needs is printed whole, on its row.
+    narrow = ok(mcpkit("grants", "list", "--dev", "--servers-dir", str(dev.servers_dir), env={"COLUMNS": "80"}))
+    row = next(line for line in narrow.splitlines() if "Client A" in line)
+    assert row.split()[-1] == first["client_id"], narrow
 
     revoked = ok(dev.cli("grants", "revoke", "--user", email, "--client", first["client_id"]))
     assert f"Revoked: {email} → Client A ({first['client_id']})" in revoked
