@@ -245,7 +245,7 @@ class ServerConfig(_Strict):
     xray: bool = False
     reserved_concurrency: Annotated[int, Field(ge=1)] | None = None
     # Off by default: its snapshot cache costs ~$2 a month per 512 MB, a server used now and then does
-    # not pay that back (README, "Decisions").
+    # not pay that back (README, "Decisions worth knowing").
     snapstart: bool = False
     dashboard: bool = Field(
         default=False, description="A CloudWatch dashboard ($3 a month beyond the account's first 3)."

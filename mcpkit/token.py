@@ -177,10 +177,16 @@ def dev_token(url: str, username: str, password: str, scopes: list[str] | None =
         raise TokenError("the sign-in did not come back to the client; is this a `mcpkit dev --auth oauth`?")
 
 
+def _page_text(page: str) -> str:
+    """What an HTML page says to the person (the server's error page names the OAuth error), on one line."""
+    body = re.sub(r"<(title|style|script)\b.*?</\1>", " ", page, flags=re.DOTALL | re.IGNORECASE)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())[:300]
+
+
 def _answer_page(http: httpx.Client, page: httpx.Response, username: str, password: str) -> httpx.Response:
     """Fill in the dev sign-in form or approve the consent page, as the person would."""
     if page.status_code != 200:
-        raise TokenError(f"sign-in: HTTP {page.status_code} at {page.request.url}: {page.text[:200]}")
+        raise TokenError(f"sign-in: HTTP {page.status_code} at {page.request.url}: {_page_text(page.text)}")
     fields = {
         html.unescape(name): html.unescape(value)
         for name, value in re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page.text)

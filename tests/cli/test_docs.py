@@ -50,7 +50,8 @@ def references() -> list[tuple[Path, str, Path, str]]:
         text = document.read_text(encoding="utf-8")
         for pattern in QUOTED:
             for match in pattern.finditer(text):
-                found.append((document, match.group(0), ROOT / "README.md", match.group("title")))
+                # Prose wraps: a title may be split across lines.
+                found.append((document, match.group(0), ROOT / "README.md", " ".join(match.group("title").split())))
         for match in LINK.finditer(text):
             target = (document.parent / match.group("path")).resolve()
             if not target.is_file():

@@ -39,8 +39,10 @@ def bare_path(tmp_path: Path) -> str:
 def bare_env(tmp_path: Path) -> dict[str, str]:
     home = tmp_path / "home"
     home.mkdir()
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("MCPKIT_", "AWS_", "PYTEST", "CI"))}
-    return {**keep, "PATH": bare_path(tmp_path), "HOME": str(home), "MAKEFLAGS": ""}
+    # MAKE*/MFLAGS too: under `make test` a make started here would act as a sub-make (and say so).
+    dropped = ("MCPKIT_", "AWS_", "PYTEST", "CI", "MAKE", "MFLAGS")
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    return {**keep, "PATH": bare_path(tmp_path), "HOME": str(home)}
 
 
 def test_make_dev_serves_without_apt_get_a_browser_or_a_home(tmp_path: Path) -> None:

@@ -168,7 +168,7 @@ def test_alarm_thresholds_without_a_topic_are_refused_in_one_line(tmp_path: Path
     with pytest.raises(ServerConfigError) as raised:
         load_server(folder)
     message = str(raised.value)
-    assert message.startswith(f"{folder / 'mcpkit.toml'}: alarms: ")
+    assert re.match(rf"{re.escape(str(folder / 'mcpkit.toml'))}(:\d+)?: alarms: ", message), message
     assert "error_threshold set but no topic_arn" in message
     assert "\n" not in message
 
