@@ -71,11 +71,17 @@ class AssertionVerifier:
             )
         if kid is not None and not isinstance(kid, str):
             raise invalid_client("client_assertion kid must be a string.")
+        # Checked again after the signature; first, so an assertion for another client costs no key fetch.
+        named = claimed_client_id(assertion)
+        if named is not None and named != client.client_id:
+            raise invalid_client(
+                f"client_assertion iss and sub must be the client_id {client.client_id}; this one is for {named}."
+            )
         keys = self._candidates(await self._keys(client, source_ip, kid), alg, kid)
         if not keys:
             where = client.jwks_uri or "the client's jwks"
-            named = f"with kid {kid!r} " if kid is not None else ""
-            raise invalid_client(f"No {alg} key {named}in {where}; publish the signing key there.")
+            with_kid = f"with kid {kid!r} " if kid is not None else ""
+            raise invalid_client(f"No {alg} key {with_kid}in {where}; publish the signing key there.")
         claims = self._decode(assertion, client, keys, alg, audiences)
         if claims.get("sub") != client.client_id:
             raise invalid_client(f"client_assertion sub must be the client_id {client.client_id}.")
