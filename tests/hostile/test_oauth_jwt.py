@@ -20,6 +20,7 @@ import pytest
 
 from tests.auth.jwt_client import JwtClient, SigningKey, publish
 from tests.hostile.documents import DocumentServer
+from tests.hostile.support import DEV_TABLE
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -164,3 +165,29 @@ def test_a_rotated_key_within_the_minute_is_not_fetched_again(harness: VaultHarn
             _present(harness, client.auth(client.assertion(header={"kid": secrets.token_hex(4)}))), "kid"
         )
     assert documents.count(f"/{name}/jwks.json") == 1
+
+
+def test_a_rotated_key_is_fetched_once_after_the_minute(
+    oauth_dev: OAuthDev, harness: VaultHarness, documents: DocumentServer
+) -> None:
+    name = f"rotated-{secrets.token_hex(4)}"
+    client = publish(documents, harness, name)
+    assert _present(harness, client.auth()).status_code == 400  # authenticated; keys now cached
+    # GIVEN the client rotated its key, and the cached set was fetched over a minute ago
+    new_key = SigningKey("ES256")
+    documents.documents[f"/{name}/jwks.json"] = {"keys": [new_key.jwk()]}
+    key = {"pk": {"S": f"JWKS#{hashlib.sha256(client.client_id.encode()).hexdigest()}"}, "sk": {"S": "KEYS"}}
+    oauth_dev.table().update_item(
+        TableName=DEV_TABLE,
+        Key=key,
+        UpdateExpression="SET fetched_at = :then",
+        ExpressionAttributeValues={":then": {"N": str(int(time.time()) - 61)}},
+    )
+    # WHEN it signs with the new key THEN the set is fetched again, once, and the assertion accepted
+    response = _present(harness, client.auth(client.assertion(key=new_key)))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_grant"
+    assert documents.count(f"/{name}/jwks.json") == 2
+    # AND the old key is gone with the old set
+    _assert_invalid_client(_present(harness, client.auth()), "No RS256 key")
+    assert documents.count(f"/{name}/jwks.json") == 2
