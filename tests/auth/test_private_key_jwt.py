@@ -92,7 +92,10 @@ def test_assertions_signed_by_the_official_python_sdk_are_accepted(harness: Harn
     provide = signer.create_assertion_provider()
     issuer = harness.http.get(f"{harness.base}/.well-known/oauth-authorization-server").json()["issuer"]
     code, verifier = code_for(harness, client)
-    assertion = asyncio.run(provide(issuer))
+    async def sign() -> str:
+        return await provide(issuer)
+
+    assertion = asyncio.run(sign())
     token = exchange(harness, client, code, verifier, **client.auth(assertion))
     assert token.status_code == 200, token.text
 

@@ -56,7 +56,7 @@ def _b64(data: bytes) -> str:
 
 def _unsigned(client: JwtClient, header: dict[str, Any], key: bytes | None = None) -> str:
     now = int(time.time())
-    claims = {"iss": client.client_id, "sub": client.client_id, "aud": client.token_endpoint}
+    claims: dict[str, Any] = {"iss": client.client_id, "sub": client.client_id, "aud": client.token_endpoint}
     claims |= {"exp": now + 60, "jti": secrets.token_hex(8)}
     signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
     signature = b"" if key is None else hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
