@@ -92,6 +92,7 @@ def test_assertions_signed_by_the_official_python_sdk_are_accepted(harness: Harn
     provide = signer.create_assertion_provider()
     issuer = harness.http.get(f"{harness.base}/.well-known/oauth-authorization-server").json()["issuer"]
     code, verifier = code_for(harness, client)
+
     async def sign() -> str:
         return await provide(issuer)
 
