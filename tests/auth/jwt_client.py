@@ -89,15 +89,15 @@ def publish(
     key = key or SigningKey()
     jwks_path = f"/{name}/jwks.json"
     documents.documents[jwks_path] = {"keys": [key.jwk()]}
-    client_id = documents.publish(
-        f"/{name}/client.json",
-        client_name="ChatGPT (test double)",
-        redirect_uris=[CHATGPT_REDIRECT],
-        grant_types=["authorization_code", "refresh_token"],
-        token_endpoint_auth_method="private_key_jwt",
-        jwks_uri=f"{documents.base}{jwks_path}",
+    fields: dict[str, Any] = {
+        "client_name": "ChatGPT (test double)",
+        "redirect_uris": [CHATGPT_REDIRECT],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks_uri": f"{documents.base}{jwks_path}",
         **overrides,
-    )
+    }
+    client_id = documents.publish(f"/{name}/client.json", **fields)
     return JwtClient(client_id, f"{harness.base}/oauth/token", key)
 
 

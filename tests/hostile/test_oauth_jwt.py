@@ -191,3 +191,15 @@ def test_a_rotated_key_is_fetched_once_after_the_minute(
     # AND the old key is gone with the old set
     _assert_invalid_client(_present(harness, client.auth()), "No RS256 key")
     assert documents.count(f"/{name}/jwks.json") == 2
+
+
+@pytest.mark.parametrize(
+    "jwks_uri",
+    ["https://169.254.169.254/latest/meta-data/jwks", "https://10.0.0.1/jwks.json", "https://[fd00::1]/jwks.json"],
+)
+def test_a_jwks_uri_to_an_internal_address_is_never_fetched(
+    harness: VaultHarness, documents: DocumentServer, jwks_uri: str
+) -> None:
+    # The same address rules as the metadata document (dev mode allows loopback only).
+    client = publish(documents, harness, f"internal-{secrets.token_hex(4)}", jwks_uri=jwks_uri)
+    _assert_invalid_client(_present(harness, client.auth()), "jwks_uri could not be fetched")
