@@ -14,8 +14,10 @@ import json
 import secrets
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from tests.auth.jwt_client import JwtClient, SigningKey, publish
@@ -24,8 +26,6 @@ from tests.hostile.support import DEV_TABLE
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-    import httpx
 
     from tests.hostile.support import OAuthDev, VaultHarness
 
@@ -203,3 +203,24 @@ def test_a_jwks_uri_to_an_internal_address_is_never_fetched(
     # The same address rules as the metadata document (dev mode allows loopback only).
     client = publish(documents, harness, f"internal-{secrets.token_hex(4)}", jwks_uri=jwks_uri)
     _assert_invalid_client(_present(harness, client.auth()), "jwks_uri could not be fetched")
+
+
+def test_one_assertion_sent_many_times_at_once_authenticates_exactly_once(
+    harness: VaultHarness, pair: tuple[JwtClient, JwtClient]
+) -> None:
+    # Three instances behind the dev gateway: the conditional write, not memory, decides.
+    client, _ = pair
+    data = client.auth()
+
+    def send() -> httpx.Response:
+        with httpx.Client(timeout=30) as http:
+            return http.post(
+                f"{harness.base}/oauth/token",
+                data={"grant_type": "refresh_token", "refresh_token": secrets.token_urlsafe(32), **data},
+            )
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: send(), range(8)))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [400] + [401] * 7, [a.text for a in answers]
+    assert all("already used" in a.json()["error_description"] for a in answers if a.status_code == 401)
