@@ -154,7 +154,7 @@ class AssertionVerifier:
             return list(client.jwks["keys"])
         if client.jwks_uri is None:
             raise invalid_client("This client has no keys (jwks_uri or jwks) to verify a client_assertion.")
-        cached = self._state.get_client_keys(client.client_id)
+        cached = self._state.get_client_keys(client.client_id, client.jwks_uri)
         if cached is not None:
             keys, fetched_at = cached
             known = "failure" not in keys and (kid is None or any(k.get("kid") == kid for k in keys["keys"]))
@@ -184,9 +184,9 @@ class AssertionVerifier:
         except clients.ClientMetadataError as exc:
             # Remembered like a failed document: a broken jwks_uri is fetched at most once a minute.
             failure = {"failure": str(exc)}
-            self._state.put_client_keys(client_id, json.dumps(failure), clients.CIMD_FAILURE_SECONDS)
+            self._state.put_client_keys(client_id, url, json.dumps(failure), clients.CIMD_FAILURE_SECONDS)
             return failure
-        self._state.put_client_keys(client_id, json.dumps(keys), lifetime)
+        self._state.put_client_keys(client_id, url, json.dumps(keys), lifetime)
         return keys
 
 

@@ -244,9 +244,14 @@ class OAuthState:
         self._table.call("put_item", Item=item)
 
     # -- private_key_jwt: client key sets and used assertion ids -----------------------------
-    def get_client_keys(self, client_id: str) -> tuple[dict[str, Any], int] | None:
+    @staticmethod
+    def _keys_key(client_id: str, jwks_uri: str) -> dict[str, dict[str, str]]:
+        # Keyed by the URI too: a document that moves its keys elsewhere is fetched from there at once.
+        return _key(f"JWKS#{sha256_hex(client_id + chr(10) + jwks_uri)}", "KEYS")
+
+    def get_client_keys(self, client_id: str, jwks_uri: str) -> tuple[dict[str, Any], int] | None:
         """(cached key set or {"failure": …}, when it was fetched)."""
-        item = self._table.call("get_item", Key=_key(f"JWKS#{sha256_hex(client_id)}", "KEYS")).get("Item")
+        item = self._table.call("get_item", Key=self._keys_key(client_id, jwks_uri)).get("Item")
         if item is None or int(item["ttl"]["N"]) <= _now():
             return None
         import json
@@ -254,10 +259,10 @@ class OAuthState:
         keys: dict[str, Any] = json.loads(item["data"]["S"])
         return keys, int(item["fetched_at"]["N"])
 
-    def put_client_keys(self, client_id: str, keys_json: str, lifetime: int) -> None:
+    def put_client_keys(self, client_id: str, jwks_uri: str, keys_json: str, lifetime: int) -> None:
         now = _now()
         item = {
-            **_key(f"JWKS#{sha256_hex(client_id)}", "KEYS"),
+            **self._keys_key(client_id, jwks_uri),
             "data": {"S": keys_json},
             "fetched_at": {"N": str(now)},
             "ttl": {"N": str(now + lifetime)},

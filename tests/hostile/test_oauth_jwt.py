@@ -176,7 +176,9 @@ def test_a_rotated_key_is_fetched_once_after_the_minute(
     # GIVEN the client rotated its key, and the cached set was fetched over a minute ago
     new_key = SigningKey("ES256")
     documents.documents[f"/{name}/jwks.json"] = {"keys": [new_key.jwk()]}
-    key = {"pk": {"S": f"JWKS#{hashlib.sha256(client.client_id.encode()).hexdigest()}"}, "sk": {"S": "KEYS"}}
+    jwks_uri = f"{documents.base}/{name}/jwks.json"
+    digest = hashlib.sha256(f"{client.client_id}\n{jwks_uri}".encode()).hexdigest()
+    key = {"pk": {"S": f"JWKS#{digest}"}, "sk": {"S": "KEYS"}}
     oauth_dev.table().update_item(
         TableName=DEV_TABLE,
         Key=key,
