@@ -42,6 +42,14 @@ CURSOR_CALLBACKS: Final = (
     "https://www.cursor.com/agents/mcp/oauth/callback",
     "http://localhost:8787/callback",
 )
+# ChatGPT: one callback per connector plus a legacy one; its metadata document authenticates with
+# private_key_jwt (../shared/notes/clients.md).
+CHATGPT_CALLBACKS: Final = (
+    "https://chatgpt.com/connector/oauth/mcpkit-check",
+    "https://chatgpt.com/connector_platform_oauth_redirect",
+)
+# Which one ChatGPT signs with is not documented; a server offering either of the two common ones.
+JWT_ALGS: Final = ("RS256", "ES256")
 # The MCP Inspector's origin: the browser-based client that needs CORS.
 DEFAULT_ORIGIN: Final = "http://localhost:6274"
 EXPOSED_HEADERS: Final = ("mcp-session-id", "www-authenticate", "mcp-protocol-version")
@@ -551,21 +559,27 @@ class _Checker:
             )
         return data
 
-    def check_callbacks(self, metadata: dict[str, Any], client: dict[str, Any] | None) -> None:
+    def check_callbacks(
+        self,
+        metadata: dict[str, Any],
+        client: dict[str, Any] | None,
+        who: str = "Claude",
+        callbacks: tuple[str, ...] = CLAUDE_CALLBACKS,
+    ) -> None:
         import httpx
 
-        title = "Claude callback URLs accepted"
+        title = f"{who} callback URLs accepted"
         if any(i.title == title for i in self.items):
             return  # already failed at registration
         if client is None:
             self.add(title, "skip", "no registered client to try them with")
             return
         registered = client.get("redirect_uris") or []
-        missing = [c for c in CLAUDE_CALLBACKS if c not in registered]
+        missing = [c for c in callbacks if c not in registered]
         if missing:
             self.add(title, "fail", f"registration dropped {missing}", "Keep every requested redirect URI.")
             return
-        for callback in CLAUDE_CALLBACKS:
+        for callback in callbacks:
             query = {
                 "response_type": "code",
                 "client_id": client["client_id"],
@@ -590,10 +604,71 @@ class _Checker:
                     "fail",
                     f"/authorize with redirect_uri={callback} answered HTTP {response.status_code}"
                     + (f" error={error}" if error else f": {_snippet(response)}"),
-                    "Allow both Claude callback URLs as redirect URIs of registered clients.",
+                    f"Allow {' and '.join(callbacks)} as redirect URIs of registered clients.",
                 )
                 return
-        self.add(title, "pass", "registration and /authorize accept both claude.ai and claude.com callbacks")
+        self.add(title, "pass", f"registration and /authorize accept {', '.join(callbacks)}")
+
+    def check_chatgpt(self, metadata: dict[str, Any]) -> None:
+        """ChatGPT's client: a metadata document with private_key_jwt, or DCR with its callbacks."""
+        import httpx
+
+        title = "ChatGPT's metadata-document client (private_key_jwt)"
+        methods = metadata.get("token_endpoint_auth_methods_supported") or []
+        algs = metadata.get("token_endpoint_auth_signing_alg_values_supported") or []
+        if metadata.get("client_id_metadata_document_supported") is not True:
+            self.add(title, "warn", "CIMD not advertised; ChatGPT registers with DCR instead")
+        elif "private_key_jwt" not in methods:
+            self.add(
+                title,
+                "fail",
+                "CIMD is advertised but private_key_jwt is not in token_endpoint_auth_methods_supported: ChatGPT's "
+                "metadata document uses private_key_jwt, so its sign-in or token request would be refused",
+                "Support private_key_jwt (RFC 7523) for metadata-document clients and advertise it, with "
+                "token_endpoint_auth_signing_alg_values_supported.",
+            )
+        elif not set(JWT_ALGS) & set(algs):
+            self.add(
+                title,
+                "fail",
+                f"token_endpoint_auth_signing_alg_values_supported is {algs}: ChatGPT's assertion may be refused",
+                f"Accept {' and '.join(JWT_ALGS)} client assertions and list them.",
+            )
+        else:
+            self.add(
+                title,
+                "pass",
+                f"private_key_jwt advertised with {', '.join(a for a in JWT_ALGS if a in algs)} "
+                "(only a live connection shows ChatGPT's assertion is accepted)",
+            )
+        endpoint = metadata.get("registration_endpoint")
+        if not isinstance(endpoint, str):
+            return
+        body = {
+            "client_name": "ChatGPT",
+            "redirect_uris": list(CHATGPT_CALLBACKS),
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        }
+        client: dict[str, Any] | None = None
+        try:
+            response = self.client.post(endpoint, json=body, headers={"accept": "application/json"})
+            data = response.json() if response.headers.get("content-type", "").startswith("application/json") else None
+        except (httpx.HTTPError, ValueError) as exc:
+            data, response = None, None
+            self.add("ChatGPT callback URLs accepted", "fail", f"POST {endpoint}: {exc!r}", "Make it reachable.")
+        if response is not None and (response.status_code not in (200, 201) or not isinstance(data, dict)):
+            self.add(
+                "ChatGPT callback URLs accepted",
+                "fail",
+                f"registration with ChatGPT's redirect URIs answered HTTP {response.status_code}: {_snippet(response)}",
+                f"Accept {' and '.join(CHATGPT_CALLBACKS)} (https redirect URIs on chatgpt.com).",
+            )
+        elif isinstance(data, dict):
+            client = data
+        self.check_callbacks(metadata, client, "ChatGPT", CHATGPT_CALLBACKS)
+        self.delete_client(client)
 
     def check_cursor(self, metadata: dict[str, Any]) -> None:
         import httpx
@@ -751,6 +826,7 @@ class _Checker:
                 self.check_callbacks(metadata, client)
                 self.delete_client(client)
                 self.check_cursor(metadata)
+                self.check_chatgpt(metadata)
         else:
             self.add("Authorization (OAuth)", "skip", "the server answers without sign-in")
         self.check_cors()

@@ -100,8 +100,21 @@ def setups(url: str, name: str | None = None) -> list[ClientSetup]:
             "5. Click Connect and sign in if the server asks you to; then enable it in a chat's tools menu.",
         ]
     )
+    chatgpt = "\n".join(
+        [
+            "1. Open ChatGPT (chatgpt.com): Settings > Apps & Connectors > Advanced settings: turn on Developer mode.",
+            "2. Back in Apps & Connectors: Create.",
+            f"3. Name: {name}",
+            f"4. MCP Server URL: {url}",
+            "5. Authentication: OAuth. Leave client ID and secret empty (ChatGPT identifies itself with a metadata "
+            "document and signs its token requests: private_key_jwt).",
+            "6. Confirm you trust the app, Create, and sign in when the server asks; then pick it in a chat's tools.",
+            "The URL must be public https: ChatGPT connects from OpenAI's servers, not from your machine.",
+        ]
+    )
     return [
         ClientSetup(client="Claude", where="custom connector", snippet=claude, language="text"),
+        ClientSetup(client="ChatGPT", where="connector, developer mode", snippet=chatgpt, language="text"),
         ClientSetup(
             client="Claude Code", where="terminal", snippet=shlex.join(claude_code_argv(name, url)), language="bash"
         ),

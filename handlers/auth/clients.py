@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from handlers.auth import uris
 from handlers.auth.errors import OAuthError
@@ -54,7 +54,11 @@ REFUSED_SCHEMES = frozenset(
 # cursor: Cursor registers cursor://anysphere.cursor-mcp/oauth/callback with two other URIs in one
 # request (erp-mafia/accounted PR #2225, bytebase#20510; ../shared/notes/clients.md).
 KNOWN_CLIENT_SCHEMES: Final = frozenset({"cursor"})
-AUTH_METHODS = ("client_secret_post", "client_secret_basic", "none")
+# "none" stays listed: Claude picks metadata documents only when it is (../shared/notes/clients.md).
+AUTH_METHODS = ("client_secret_post", "client_secret_basic", "private_key_jwt", "none")
+# Clients that hold no secret of ours: public ones and those that sign assertions with their own keys.
+SECRETLESS_METHODS = frozenset({"none", "private_key_jwt"})
+MAX_JWKS_KEYS = 20
 # A document host is a CDN or a web server: from an AWS region, DNS, TCP, TLS 1.3 and one GET take
 # about four round trips, 1.2 s even at a 300 ms intercontinental round trip. 2 s fits that with
 # margin and caps how long any one request can make an instance wait for a host someone else chose.
@@ -127,7 +131,11 @@ class RegistrationRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     redirect_uris: Annotated[list[str], Field(min_length=1, max_length=20)]
-    token_endpoint_auth_method: Literal["client_secret_post", "client_secret_basic", "none"] = "client_secret_basic"  # noqa: S105 - RFC 7591 §2 default, a method name
+    token_endpoint_auth_method: Literal["client_secret_post", "client_secret_basic", "private_key_jwt", "none"] = (
+        "client_secret_basic"  # noqa: S105 - RFC 7591 §2 default, a method name
+    )
+    jwks_uri: Annotated[str, Field(max_length=2000)] | None = None
+    jwks: dict[str, Any] | None = None
     grant_types: list[str] = Field(default_factory=lambda: ["authorization_code"])
     response_types: list[str] = Field(default_factory=lambda: ["code"])
     client_name: Annotated[str, Field(max_length=200)] | None = None
@@ -153,6 +161,24 @@ class RegistrationRequest(BaseModel):
     @classmethod
     def _web_urls(cls, value: str | None, info: ValidationInfo) -> str | None:
         return None if value is None else uris.web_url(value, str(info.field_name))
+
+    @field_validator("jwks_uri")
+    @classmethod
+    def _jwks_uri(cls, value: str | None) -> str | None:
+        return None if value is None else check_jwks_uri(value)
+
+    @field_validator("jwks")
+    @classmethod
+    def _jwks(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else check_jwks(value)
+
+    @model_validator(mode="after")
+    def _keys_for_jwt(self) -> RegistrationRequest:
+        signs = self.token_endpoint_auth_method == "private_key_jwt"  # noqa: S105 - a method name
+        has_keys = (self.jwks_uri is not None) + (self.jwks is not None)
+        if signs and has_keys != 1:
+            raise ValueError("private_key_jwt needs the client's public keys: send exactly one of jwks_uri and jwks")
+        return self
 
     @field_validator("grant_types")
     @classmethod
@@ -181,6 +207,9 @@ class Client:
     record: ClientRecord | None = None  # None for metadata-document clients
     # `client_name` as the client states it (DCR request or metadata document): shown, never trusted.
     name: str | None = None
+    # private_key_jwt: where the client's public keys are (exactly one of the two).
+    jwks_uri: str | None = None
+    jwks: dict[str, Any] | None = None
 
     def allows_redirect(self, uri: str) -> bool:
         return any(redirect_uri_matches(r, uri) for r in self.redirect_uris)
@@ -200,8 +229,8 @@ def register(
 ) -> dict[str, Any]:
     """Store a new client and return the RFC 7591 §3.2.1 response (secrets appear here once, never again)."""
     client_id = f"mcp-{secrets.token_urlsafe(18)}"
-    public = request.token_endpoint_auth_method == "none"  # noqa: S105 - a method name
-    secret = None if public else secrets.token_urlsafe(32)
+    secretless = request.token_endpoint_auth_method in SECRETLESS_METHODS
+    secret = None if secretless else secrets.token_urlsafe(32)
     registration_token = secrets.token_urlsafe(32)
     now = int(time.time())
     metadata = request.model_dump(exclude_none=True)
@@ -244,6 +273,8 @@ def from_record(record: ClientRecord) -> Client:
         record.secret_hash,
         record,
         name if isinstance(name, str) else None,
+        record.metadata.get("jwks_uri"),
+        record.metadata.get("jwks"),
     )
 
 
@@ -312,7 +343,14 @@ class ClientResolver:
             raise ClientMetadataError(str(document["failure"]))
         name = document.get("client_name")
         return Client(
-            url, tuple(document["redirect_uris"]), "none", None, None, name if isinstance(name, str) else None
+            url,
+            tuple(document["redirect_uris"]),
+            str(document.get("token_endpoint_auth_method", "none")),
+            None,
+            None,
+            name if isinstance(name, str) else None,
+            document.get("jwks_uri"),
+            document.get("jwks"),
         )
 
 
@@ -328,8 +366,11 @@ def _parse_document(url: str, text: bytes, schemes: frozenset[str] = KNOWN_CLIEN
     if document.get("client_id") != url:
         raise ClientMetadataError("the document's client_id is not the URL it was fetched from")
     method = document.get("token_endpoint_auth_method", "none")
-    if method != "none":
-        raise ClientMetadataError(f"token_endpoint_auth_method {method!r} is not supported for metadata documents")
+    if method not in SECRETLESS_METHODS:
+        raise ClientMetadataError(
+            f"token_endpoint_auth_method {method!r} is not supported for metadata documents; "
+            "use none or private_key_jwt"
+        )
     try:
         redirect_uris = RegistrationRequest.model_validate(
             {"redirect_uris": document.get("redirect_uris"), "token_endpoint_auth_method": "none"},
@@ -338,7 +379,55 @@ def _parse_document(url: str, text: bytes, schemes: frozenset[str] = KNOWN_CLIEN
     except ValidationError as exc:
         problems = "; ".join(str(e["msg"]) for e in exc.errors())
         raise ClientMetadataError(f"the document's redirect_uris are not usable: {problems}") from exc
-    return {"client_id": url, "redirect_uris": redirect_uris, "client_name": str(document.get("client_name", ""))[:200]}
+    parsed: dict[str, Any] = {
+        "client_id": url,
+        "redirect_uris": redirect_uris,
+        "client_name": str(document.get("client_name", ""))[:200],
+        "token_endpoint_auth_method": method,
+    }
+    if method == "private_key_jwt":
+        try:
+            keys = RegistrationRequest.model_validate(
+                {
+                    "redirect_uris": redirect_uris,
+                    "token_endpoint_auth_method": method,
+                    "jwks_uri": document.get("jwks_uri"),
+                    "jwks": document.get("jwks"),
+                },
+                context={"redirect_schemes": schemes},
+            )
+        except ValidationError as exc:
+            problems = "; ".join(str(e["msg"]) for e in exc.errors())
+            raise ClientMetadataError(f"the document's keys are not usable: {problems}") from exc
+        parsed.update(keys.model_dump(include={"jwks_uri", "jwks"}, exclude_none=True))
+    return parsed
+
+
+def check_jwks_uri(uri: str) -> str:
+    """`uri` if the server may fetch keys from it (the fetch itself applies the address rules)."""
+    parsed = uris.parse(uri, "jwks_uri")
+    uris.check_host(parsed, "jwks_uri")
+    if parsed.scheme != "https" and not (parsed.scheme == "http" and parsed.host in LOOPBACK_HOSTS):
+        raise ValueError(f"{uri!r}: a jwks_uri must use https")
+    if parsed.parts.username or parsed.parts.password or parsed.parts.fragment:
+        raise ValueError(f"{uri!r}: a jwks_uri must not contain user info or a fragment")
+    return uri
+
+
+def host_of(url: str) -> str:
+    return uris.parse(url).host
+
+
+def check_jwks(jwks: Any) -> dict[str, Any]:
+    """A JWK Set (RFC 7517 §5) of at most MAX_JWKS_KEYS public keys, else ValueError."""
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, dict) for k in keys):
+        raise ValueError("a JWK Set is an object whose 'keys' is a non-empty list of keys")
+    if len(keys) > MAX_JWKS_KEYS:
+        raise ValueError(f"a JWK Set may hold at most {MAX_JWKS_KEYS} keys")
+    if any("d" in k or k.get("kty") == "oct" for k in keys):
+        raise ValueError("a JWK Set for private_key_jwt holds public keys only (no 'd', no 'oct' keys)")
+    return {"keys": keys}
 
 
 def _address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_loopback: bool) -> bool:
@@ -349,30 +438,32 @@ def _address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, all
     return address.is_global and not address.is_multicast
 
 
-async def fetch_client_metadata(url: str, *, allow_loopback: bool) -> tuple[bytes, int]:
+async def fetch_client_metadata(
+    url: str, *, allow_loopback: bool, what: str = "client ID URL", not_fetched: str = NOT_FETCHED
+) -> tuple[bytes, int]:
     """GET the document at `url` without letting `url` reach anything internal; (body, cache lifetime).
 
-    Every failure of the fetch itself is one message, NOT_FETCHED: which step failed (no such
+    Every failure of the fetch itself is one message, `not_fetched`: which step failed (no such
     name, a private address, a closed port, a status) would tell a caller what lies behind the
-    server. The step goes to the log.
+    server. The step goes to the log. Client key sets (jwks_uri) are fetched the same way.
     """
     try:
-        parsed = uris.parse(url, "client ID URL")
-        uris.check_host(parsed, "client ID URL")
+        parsed = uris.parse(url, what)
+        uris.check_host(parsed, what)
     except ValueError as exc:
         raise ClientMetadataError(str(exc)) from exc
     parts, host = parsed.parts, parsed.host
     if parts.username or parts.password or parts.fragment:
-        raise ClientMetadataError("a client ID URL must not contain user info or a fragment")
+        raise ClientMetadataError(f"a {what} must not contain user info or a fragment")
     if parts.path in {"", "/"}:
-        raise ClientMetadataError("a client ID URL must have a path")
+        raise ClientMetadataError(f"a {what} must have a path")
     if parsed.scheme != "https" and not (allow_loopback and parsed.scheme == "http" and host in LOOPBACK_HOSTS):
-        raise ClientMetadataError("a client ID URL must use https")
+        raise ClientMetadataError(f"a {what} must use https")
     try:
         return await _fetch(parsed, allow_loopback)
     except _FetchError as exc:
-        logger.info("client metadata document %s not fetched: %s", url, exc)
-        raise ClientMetadataError(NOT_FETCHED) from None
+        logger.info("%s %s not fetched: %s", what, url, exc)
+        raise ClientMetadataError(not_fetched) from None
 
 
 class _FetchError(Exception):

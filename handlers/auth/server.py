@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from handlers.auth import clients, consent
+from handlers.auth import assertions, clients, consent
 from handlers.auth.config import CODE_SECONDS, TRANSACTION_SECONDS, OAuthConfig
 from handlers.auth.errors import NO_STORE, OAuthError, error_page, form_page, invalid_client, oauth_json
 from handlers.auth.resource import BearerGate, protected_resource_metadata
@@ -133,6 +133,7 @@ class OAuthServer:
             limits=self.limits,
             redirect_schemes=clients.KNOWN_CLIENT_SCHEMES | config.redirect_schemes,
         )
+        self.assertions = assertions.AssertionVerifier(self.state, self.limits, allow_loopback=config.dev_mode)
 
     @classmethod
     def from_settings(cls, settings: Settings, table: Table, catalog: Catalog) -> OAuthServer:
@@ -183,7 +184,9 @@ class OAuthServer:
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
             "token_endpoint_auth_methods_supported": list(clients.AUTH_METHODS),
+            "token_endpoint_auth_signing_alg_values_supported": list(assertions.ALGORITHMS),
             "revocation_endpoint_auth_methods_supported": list(clients.AUTH_METHODS),
+            "revocation_endpoint_auth_signing_alg_values_supported": list(assertions.ALGORITHMS),
             "code_challenge_methods_supported": ["S256"],
             # Claude uses CIMD only when both this and "none" above are present (clients.md).
             "client_id_metadata_document_supported": True,
@@ -514,10 +517,22 @@ class OAuthServer:
         return consent.render(view)
 
     # -- token -----------------------------------------------------------------------------
-    async def _authenticate_client(self, request: Request, form: dict[str, str]) -> clients.Client:
+    async def _authenticate_client(
+        self, request: Request, form: dict[str, str], audiences: list[str]
+    ) -> clients.Client:
         client_id, secret = form.get("client_id"), form.get("client_secret")
+        assertion_type, assertion = form.get("client_assertion_type"), form.get("client_assertion")
         authorization = request.headers.get("authorization", "")
-        if authorization.lower().startswith("basic "):
+        basic = authorization.lower().startswith("basic ")
+        if assertion_type is not None or assertion is not None:
+            if assertion_type != assertions.ASSERTION_TYPE:
+                raise invalid_client(f"client_assertion_type must be {assertions.ASSERTION_TYPE}.")
+            if not assertion:
+                raise invalid_client("client_assertion is missing.")
+            assertions.must_not_mix(form, basic)
+            # RFC 7521 §4.2: client_id may be left out; the assertion names the client.
+            client_id = client_id or assertions.claimed_client_id(assertion)
+        if basic:
             try:
                 decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
             except ValueError as exc:
@@ -534,6 +549,19 @@ class OAuthServer:
             raise invalid_client(f"The client metadata document cannot be used: {exc}.") from exc
         if client is None:
             raise invalid_client("Unknown client; register again.")
+        if client.auth_method == "private_key_jwt":
+            if not assertion:
+                raise invalid_client(
+                    "This client authenticates with private_key_jwt: send client_assertion_type="
+                    f"{assertions.ASSERTION_TYPE} and a client_assertion signed with a key from its JWK Set."
+                )
+            await self.assertions.verify(client, assertion, audiences, _source_ip(request))
+            return client
+        if assertion:
+            raise invalid_client(
+                f"This client's token_endpoint_auth_method is {client.auth_method}, not private_key_jwt; "
+                "send no client_assertion."
+            )
         if not client.secret_matches(secret):
             raise invalid_client("Client authentication failed.")
         return client
@@ -542,7 +570,7 @@ class OAuthServer:
         urls = server_urls(request.scope)
         self.limits.hit("token-ip", _source_ip(request), self.limits.settings.token_per_ip)
         form = await _form(request)
-        client = await self._authenticate_client(request, form)
+        client = await self._authenticate_client(request, form, [urls.path("/oauth/token"), urls.issuer])
         # Counted once the client is authenticated, so nobody can spend another client's budget.
         self.limits.hit("token-client", client.client_id, self.limits.settings.token_per_client)
         grant_type = form.get("grant_type")
@@ -633,8 +661,10 @@ class OAuthServer:
 
     async def revoke(self, request: Request) -> Response:
         """RFC 7009: refresh tokens end their whole family; access tokens simply expire (15 min)."""
+        urls = server_urls(request.scope)
         form = await _form(request)
-        client = await self._authenticate_client(request, form)
+        audiences = [urls.path("/oauth/token"), urls.issuer, urls.path("/oauth/revoke")]
+        client = await self._authenticate_client(request, form, audiences)
         token = form.get("token")
         if not token:
             raise OAuthError("invalid_request", "token is missing.")

@@ -243,6 +243,46 @@ class OAuthState:
         }
         self._table.call("put_item", Item=item)
 
+    # -- private_key_jwt: client key sets and used assertion ids -----------------------------
+    @staticmethod
+    def _keys_key(client_id: str, jwks_uri: str) -> dict[str, dict[str, str]]:
+        # Keyed by the URI too: a document that moves its keys elsewhere is fetched from there at once.
+        return _key(f"JWKS#{sha256_hex(client_id + chr(10) + jwks_uri)}", "KEYS")
+
+    def get_client_keys(self, client_id: str, jwks_uri: str) -> tuple[dict[str, Any], int] | None:
+        """(cached key set or {"failure": …}, when it was fetched)."""
+        item = self._table.call("get_item", Key=self._keys_key(client_id, jwks_uri)).get("Item")
+        if item is None or int(item["ttl"]["N"]) <= _now():
+            return None
+        import json
+
+        keys: dict[str, Any] = json.loads(item["data"]["S"])
+        return keys, int(item["fetched_at"]["N"])
+
+    def put_client_keys(self, client_id: str, jwks_uri: str, keys_json: str, lifetime: int) -> None:
+        now = _now()
+        item = {
+            **self._keys_key(client_id, jwks_uri),
+            "data": {"S": keys_json},
+            "fetched_at": {"N": str(now)},
+            "ttl": {"N": str(now + lifetime)},
+        }
+        self._table.call("put_item", Item=item)
+
+    def use_assertion_id(self, client_id: str, jti: str, expires_at: int) -> bool:
+        """Record a client assertion's `jti`; False if this client used it before and it has not expired."""
+        item = {
+            **_key(f"JTI#{sha256_hex(client_id + chr(10) + jti)}", "USED"),
+            # Makes the item ours alone, so Table.create can tell its own retried write from a replay.
+            "nonce": {"S": secrets.token_urlsafe(16)},
+            "ttl": {"N": str(expires_at)},
+        }
+        try:
+            self._table.create(item)
+        except ConditionFailedError:
+            return False
+        return True
+
     # -- authorization transactions --------------------------------------------------------
     def put_transaction(self, transaction: Transaction, lifetime: int) -> str:
         state = secrets.token_urlsafe(32)

@@ -103,7 +103,13 @@ def test_metadata_document_client_connects_without_registering(harness: Harness,
     [
         ("/mismatch.json", {"client_id": "https://elsewhere.example/client.json"}, "client_id is not the URL"),
         ("/bad-redirect.json", {"redirect_uris": ["http://evil.example/cb"]}, "redirect_uris are not usable"),
-        ("/jwt-auth.json", {"token_endpoint_auth_method": "private_key_jwt"}, "not supported"),
+        ("/secret-auth.json", {"token_endpoint_auth_method": "client_secret_basic"}, "not supported"),
+        ("/jwt-no-keys.json", {"token_endpoint_auth_method": "private_key_jwt"}, "needs the client&#x27;s public keys"),
+        (
+            "/jwt-bad-keys.json",
+            {"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://evil.example/jwks.json"},
+            "a jwks_uri must use https",
+        ),
     ],
 )
 def test_unusable_documents_are_refused_on_an_error_page(

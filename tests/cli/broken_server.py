@@ -40,6 +40,8 @@ class Faults:
     no_cors_expose_headers: bool = False
     no_auth: bool = False
     challenge_scope_not_listed: bool = False
+    no_private_key_jwt: bool = False
+    chatgpt_callback_refused: bool = False
 
 
 def build_app(base: str, faults: Faults) -> Starlette:
@@ -117,7 +119,9 @@ def build_app(base: str, faults: Faults) -> Starlette:
                 "registration_endpoint": f"{base}/oauth/register",
                 "response_types_supported": ["code"],
                 "code_challenge_methods_supported": ["plain"] if faults.no_s256 else ["S256"],
-                "token_endpoint_auth_methods_supported": ["client_secret_post", "none"],
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "none"]
+                + ([] if faults.no_private_key_jwt else ["private_key_jwt"]),
+                "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
                 "client_id_metadata_document_supported": True,
             }
         )
@@ -126,6 +130,8 @@ def build_app(base: str, faults: Faults) -> Starlette:
         body = await request.json()
         redirects = list(body.get("redirect_uris", []))
         if faults.claude_callback_refused and CLAUDE_COM in redirects:
+            return JSONResponse({"error": "invalid_redirect_uri", "error_description": "unknown host"}, status_code=400)
+        if faults.chatgpt_callback_refused and any(r.startswith("https://chatgpt.com/connector/") for r in redirects):
             return JSONResponse({"error": "invalid_redirect_uri", "error_description": "unknown host"}, status_code=400)
         if faults.cursor_scheme_refused and any(r.startswith("cursor:") for r in redirects):
             return JSONResponse({"error": "invalid_redirect_uri", "error_description": "bad scheme"}, status_code=400)

@@ -26,6 +26,8 @@ def test_a_correct_server_passes_every_item() -> None:
     assert statuses["Claude callback URLs accepted"] == "pass"
     assert statuses["Cursor's registration (cursor:// and two other redirect URIs)"] == "pass"
     assert statuses["registration_client_uri"] == "pass"
+    assert statuses["ChatGPT's metadata-document client (private_key_jwt)"] == "pass"
+    assert statuses["ChatGPT callback URLs accepted"] == "pass"
     assert statuses["tools/list"] == "skip"
 
 
@@ -44,6 +46,12 @@ def test_a_correct_server_passes_every_item() -> None:
             "Cursor's registration (cursor:// and two other redirect URIs)",
             "invalid_redirect_uri",
         ),
+        (
+            Faults(no_private_key_jwt=True),
+            "ChatGPT's metadata-document client (private_key_jwt)",
+            "private_key_jwt is not in token_endpoint_auth_methods_supported",
+        ),
+        (Faults(chatgpt_callback_refused=True), "ChatGPT callback URLs accepted", "invalid_redirect_uri"),
         (Faults(no_cors_expose_headers=True), "CORS preflight from http://localhost:6274", "do not expose"),
         (Faults(challenge_scope_not_listed=True), "Scopes a client will ask for", "files:admin"),
     ],
@@ -146,6 +154,8 @@ def test_green_against_mcpkit_dev_with_oauth() -> None:
         "registration_client_uri",
         "Claude callback URLs accepted",
         "Cursor's registration (cursor:// and two other redirect URIs)",
+        "ChatGPT's metadata-document client (private_key_jwt)",
+        "ChatGPT callback URLs accepted",
     ):
         assert report.item(title).status == "pass", report.item(title)
 

@@ -45,6 +45,13 @@ def test_claude_steps_name_the_url() -> None:
     assert f"Remote MCP server URL: {URL}" in steps
 
 
+def test_chatgpt_steps_name_the_url_and_oauth() -> None:
+    steps = snippet("ChatGPT")
+    assert "Developer mode" in steps
+    assert f"MCP Server URL: {URL}" in steps
+    assert "Authentication: OAuth" in steps
+
+
 def test_default_name_comes_from_the_host() -> None:
     assert default_name(URL) == "abc123"
     assert default_name("http://127.0.0.1:8000/mcp") == "mcpkit-local"
@@ -68,6 +75,7 @@ def test_cli_prints_every_client() -> None:
     assert result.returncode == 0, result.stderr
     for heading in (
         "Claude (custom connector)",
+        "ChatGPT (connector, developer mode)",
         "Claude Code",
         "VS Code (.vscode/mcp.json)",
         "Cursor",

@@ -181,6 +181,26 @@ hostile_urls = st.builds(
     hostile_hosts,
     hostile_paths,
 )
+
+
+def _b64json(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+
+# Shaped like a JWS (header.payload.signature) with any JSON in the header and payload, so the
+# assertion checks see odd alg/kid/exp/aud types, not just text PyJWT refuses at once.
+jws_like = st.builds(
+    lambda header, payload, signature: f"{_b64json(header)}.{_b64json(payload)}.{signature}",
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "alg": st.sampled_from(["RS256", "ES256", "none", "HS256"]) | json_values,
+            "kid": st.sampled_from(["k1", "k2"]) | json_values,
+        },
+    ),
+    st.fixed_dictionaries({}, optional=dict.fromkeys(("iss", "sub", "aud", "exp", "jti", "iat", "nbf"), json_values)),
+    st.text(alphabet="ABCDEFabcdef0123456789-_", max_size=40),
+)
 registration_documents = st.fixed_dictionaries(
     {},
     optional={
@@ -193,8 +213,12 @@ registration_documents = st.fixed_dictionaries(
             max_size=3,
         )
         | json_values,
-        "token_endpoint_auth_method": st.sampled_from(["none", "client_secret_post", "client_secret_basic", "x"])
+        "token_endpoint_auth_method": st.sampled_from(
+            ["none", "client_secret_post", "client_secret_basic", "private_key_jwt", "x"]
+        )
         | json_values,
+        "jwks_uri": hostile_urls | json_values,
+        "jwks": st.fixed_dictionaries({"keys": st.lists(json_values, max_size=3)}) | json_values,
         "grant_types": st.lists(st.sampled_from(["authorization_code", "refresh_token", "implicit"]), max_size=3)
         | json_values,
         # "\ud800": a lone surrogate is valid JSON but no valid UTF-8
@@ -224,6 +248,15 @@ def test_registration_never_fails(oauth_dev: OAuthDev, document: Any, raw: bytes
 @pytest.fixture(scope="module")
 def fuzz_client(oauth_dev: OAuthDev) -> dict[str, Any]:
     return oauth_dev.harness.register()
+
+
+@pytest.fixture(scope="module")
+def jwt_fuzz_client(oauth_dev: OAuthDev) -> dict[str, Any]:
+    """A client that authenticates with private_key_jwt: the fuzzed assertions reach its key checks."""
+    from tests.auth.jwt_client import SigningKey
+
+    keys = {"keys": [SigningKey("RS256", kid="k1").jwk(), SigningKey("ES256", kid="k2").jwk()]}
+    return oauth_dev.harness.register(token_endpoint_auth_method="private_key_jwt", jwks=keys)
 
 
 authorize_queries = st.fixed_dictionaries(
@@ -273,6 +306,9 @@ token_forms = st.fixed_dictionaries(
         "resource": st.text(max_size=30),
         "scope": st.text(max_size=20),
         "client_secret": st.text(max_size=50),
+        "client_assertion_type": st.just("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        | st.text(max_size=20),
+        "client_assertion": jws_like | st.text(max_size=60),
     },
 )
 
@@ -282,13 +318,14 @@ token_forms = st.fixed_dictionaries(
 @OVER_HTTP
 @given(
     form=token_forms,
-    client_choice=st.sampled_from(["right", "none", "other"]) | hostile_urls,
+    client_choice=st.sampled_from(["right", "jwt", "none", "other"]) | hostile_urls,
     basic=st.none() | header_text,
     content_type=st.sampled_from([FORM, "application/json", "text/plain"]),
 )
 def test_token_never_fails(
     oauth_dev: OAuthDev,
     fuzz_client: dict[str, Any],
+    jwt_fuzz_client: dict[str, Any],
     form: dict[str, str],
     client_choice: str,
     basic: str | None,
@@ -298,6 +335,8 @@ def test_token_never_fails(
     data = dict(form)
     if client_choice == "right":
         data["client_id"] = fuzz_client["client_id"]
+    elif client_choice == "jwt":
+        data["client_id"] = jwt_fuzz_client["client_id"]
     elif client_choice == "other":
         data["client_id"] = "mcp-unknown"
     elif client_choice != "none":
