@@ -38,6 +38,10 @@ CORS_ALLOW_HEADERS: Final[tuple[str, ...]] = (
     "Last-Event-ID",
     "Mcp-Method",
     "Mcp-Name",
+    # `Mcp-Param-<Name>` headers are named by each server's tools (SEP-2243), so no fixed list can
+    # hold them. The wildcard covers them; Authorization stays listed, since Fetch never lets `*`
+    # stand for it.
+    "*",
 )
 CORS_EXPOSE_HEADERS: Final[tuple[str, ...]] = ("Mcp-Session-Id", "WWW-Authenticate", "MCP-Protocol-Version")
 CORS_MAX_AGE_SECONDS: Final = 3600

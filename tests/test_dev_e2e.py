@@ -84,6 +84,22 @@ def test_local_gateway_answers_cors_preflight_without_invoking_auth(dev_server: 
     assert "www-authenticate" in response.headers["access-control-expose-headers"]
 
 
+def test_a_preflight_for_a_tools_mcp_param_header_is_allowed(dev_server: DevServer) -> None:
+    # A browser client calling an `x-mcp-header` tool sends `Mcp-Param-<Name>`, a name no fixed list knows.
+    response = httpx.options(
+        dev_server.url,
+        headers={
+            "origin": "http://localhost:6274",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization,content-type,mcp-method,mcp-name,mcp-param-region",
+        },
+    )
+    assert response.status_code == 204
+    allowed = {h.strip() for h in response.headers["access-control-allow-headers"].split(",")}
+    assert "*" in allowed
+    assert "authorization" in allowed  # the wildcard never covers it (Fetch standard)
+
+
 def test_local_gateway_routes_only_what_the_stack_routes(dev_server: DevServer) -> None:
     response = httpx.post(dev_server.url.replace("/mcp", "/admin"), json={})
     assert response.status_code == 404
