@@ -42,13 +42,21 @@ def dev_credentials(output: str) -> tuple[str, str]:
     return found.group(1), found.group(2)
 
 
-def start_oauth_dev_server(aws_endpoint: str, *, runner: list[str] | None = None, timeout: float = 60) -> DevServer:
+def start_oauth_dev_server(
+    aws_endpoint: str,
+    *,
+    runner: list[str] | None = None,
+    timeout: float = 60,
+    servers_dir: str = SERVERS_DIR,
+    server: str = SERVER,
+) -> DevServer:
     """`mcpkit dev --auth oauth` for the whoami test server, on an emulator the test process can reach too.
 
     `runner` replaces `python -m mcpkit` (a test runs the same CLI behind a gateway without the
-    WWW-Authenticate mapping).
+    WWW-Authenticate mapping). Every emulator in one process shares moto's state, so a second dev
+    server for the same server name re-keys the shared dev user's password: give it another name.
     """
-    args = ["--servers-dir", SERVERS_DIR, "--server", SERVER, "--auth", "oauth", "--aws-endpoint", aws_endpoint]
+    args = ["--servers-dir", servers_dir, "--server", server, "--auth", "oauth", "--aws-endpoint", aws_endpoint]
     return start_dev_server(*args, timeout=timeout, runner=runner, ready_when="Dev sign-in:")
 
 

@@ -8,6 +8,7 @@ the integration's response parameter mapping puts it back (mcpkit.gateway_contra
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 from typing import TYPE_CHECKING
 
@@ -17,10 +18,12 @@ import pytest
 from handlers.auth.config import CHALLENGE_HEADER
 from mcpkit import gateway_contract
 from mcpkit.local_aws import EmbeddedAws
-from tests.auth.harness import start_oauth_dev_server
-from tests.conftest import stop_dev_server
+from tests.auth.harness import SERVER, SERVERS_DIR, start_oauth_dev_server
+from tests.conftest import ROOT, stop_dev_server
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.auth.harness import Harness
 
 pytestmark = pytest.mark.slow
@@ -45,11 +48,13 @@ def test_invalid_token_challenge_names_the_error(harness: Harness) -> None:
     assert "resource_metadata=" in response.headers["www-authenticate"]
 
 
-def test_a_design_relying_on_the_raw_header_loses_it() -> None:
+def test_a_design_relying_on_the_raw_header_loses_it(tmp_path: Path) -> None:
     runner = [sys.executable, "-m", "tests.auth.unmapped_gateway"]
-    # Its own emulator: starting a dev server re-keys the shared dev user's password.
+    # A copy under its own name: moto's state is one per process, whatever the emulator, and a dev
+    # server for `whoami` would re-key the dev user's password that the session's harness signs in with.
+    shutil.copytree(ROOT / SERVERS_DIR / SERVER, tmp_path / "unmapped", ignore=shutil.ignore_patterns("__pycache__"))
     with EmbeddedAws() as emulator:
-        server = start_oauth_dev_server(emulator.endpoint, runner=runner)
+        server = start_oauth_dev_server(emulator.endpoint, runner=runner, servers_dir=str(tmp_path), server="unmapped")
         try:
             response = httpx.post(server.url, json=INIT, headers=HEADERS)
         finally:
