@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from mcpkit.fault_proxy import FaultProxy
 from mcpkit.local_aws import EmbeddedAws, endpoint_environment
 from tests.auth.harness import Harness, dev_credentials
@@ -27,6 +29,11 @@ DEV_TABLE = "mcpkit-local"
 KEY_ALIAS = f"alias/mcpkit-local-{SERVER}"
 MCP_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 INSTANCES = 3
+
+
+def from_address(address: str) -> httpx.Client:
+    """A client whose connections come from another loopback address: its own rate-limit bucket."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=30, follow_redirects=False)
 
 
 def start_oauth_dev(aws_endpoint: str, *, instances: int = INSTANCES, timeout: float = 90) -> DevServer:

@@ -12,14 +12,16 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 
 from tests.auth.harness import LOOPBACK_REDIRECT, pkce
 from tests.hostile.documents import DocumentServer
+from tests.hostile.support import from_address
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    import httpx
 
     from tests.hostile.support import OAuthDev, VaultHarness
 
@@ -59,11 +61,6 @@ def documents() -> Iterator[DocumentServer]:
     server.close()
 
 
-def _from(address: str) -> httpx.Client:
-    """A client whose connections come from another loopback address: its own rate-limit bucket."""
-    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=30, follow_redirects=False)
-
-
 def _authorize_query(client_id: str, redirect_uri: str = LOOPBACK_REDIRECT, **params: str) -> dict[str, str]:
     return {
         "response_type": "code",
@@ -88,7 +85,7 @@ def _assert_error_page(response: httpx.Response, status: int = 400) -> None:
 def test_a_malformed_client_id_is_an_error_page_and_invalid_client_never_a_5xx(
     harness: VaultHarness, client_id: str
 ) -> None:
-    with _from("127.0.0.30") as http:
+    with from_address("127.0.0.30") as http:
         page = http.get(f"{harness.base}/oauth/authorize", params=_authorize_query(client_id))
         token = http.post(
             f"{harness.base}/oauth/token",
@@ -184,7 +181,7 @@ def test_a_slow_document_host_is_given_up_on_within_the_fetch_budget(
 
 def test_document_fetches_are_rate_limited_per_source_address(harness: VaultHarness) -> None:
     # GIVEN one address asking for ever new documents (default: 20 fetches per address per minute)
-    with _from("127.0.0.31") as http:
+    with from_address("127.0.0.31") as http:
         answers = []
         for n in range(42):  # two windows' worth: a window may end meanwhile
             client_id = f"http://localhost:9/ip-{secrets.token_hex(4)}-{n}.json"
@@ -197,7 +194,7 @@ def test_document_fetches_are_rate_limited_per_source_address(harness: VaultHarn
     _assert_error_page(answers[-1], 429)
     assert int(answers[-1].headers["retry-after"]) >= 1
     # AND another address still gets its fetch (and its ordinary error page)
-    with _from("127.0.0.32") as http:
+    with from_address("127.0.0.32") as http:
         other = http.get(f"{harness.base}/oauth/authorize", params=_authorize_query("http://localhost:9/o.json"))
     _assert_error_page(other)
 
@@ -206,7 +203,7 @@ def test_document_fetches_are_rate_limited_per_document_host(harness: VaultHarne
     # GIVEN many addresses asking at once for ever new documents on one host (default: 60 fetches
     # per host per minute); concurrent, so that a window's worth fits into a window on a busy machine
     addresses = [f"127.0.0.{n}" for n in range(40, 48)]
-    clients = {address: _from(address) for address in addresses}
+    clients = {address: from_address(address) for address in addresses}
 
     def ask(n: int) -> httpx.Response:
         client_id = f"http://[::1]:9/host-{secrets.token_hex(4)}-{n}.json"
@@ -236,7 +233,7 @@ def test_document_fetches_are_rate_limited_per_document_host(harness: VaultHarne
 def test_authorize_flood_from_one_address_gets_429(harness: VaultHarness) -> None:
     # GIVEN a registered client and the default limit of 120 authorization requests per address per minute
     client = harness.register()
-    with _from("127.0.0.33") as http:
+    with from_address("127.0.0.33") as http:
         answers: list[httpx.Response] = []
         while len(answers) < 241 and (not answers or answers[-1].status_code == 302):
             answers.append(http.get(f"{harness.base}/oauth/authorize", params=_authorize_query(client["client_id"])))

@@ -22,7 +22,7 @@ import pytest
 
 from tests.auth.jwt_client import JwtClient, SigningKey, publish
 from tests.hostile.documents import DocumentServer
-from tests.hostile.support import DEV_TABLE
+from tests.hostile.support import DEV_TABLE, from_address
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -35,6 +35,22 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def harness(oauth_dev: OAuthDev) -> VaultHarness:
     return oauth_dev.harness
+
+
+_ADDRESSES = (f"127.0.9.{n}" for n in range(1, 255))
+
+
+@pytest.fixture(autouse=True)
+def _own_source_address(harness: VaultHarness) -> Iterator[None]:
+    """Each test asks from its own loopback address. Every new client costs a document and a key-set
+    fetch against the per-address fetch limit (20 a minute), and from 127.0.0.1 that budget is shared
+    with every test on the session's dev server: in one minute it runs out."""
+    shared, harness.http = harness.http, from_address(next(_ADDRESSES))
+    try:
+        yield
+    finally:
+        harness.http.close()
+        harness.http = shared
 
 
 @pytest.fixture(scope="module")
