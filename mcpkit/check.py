@@ -181,6 +181,16 @@ def _snippet(response: httpx.Response) -> str:
     return " ".join(response.text.split())[:200] or "(empty body)"
 
 
+def _json_body(response: httpx.Response) -> Any:
+    """The response's JSON body, or None when it says it is something else or is not JSON after all."""
+    if not response.headers.get("content-type", "").startswith("application/json"):
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
 class _Checker:
     def __init__(self, url: str, client: httpx.Client, token: str | None, origin: str) -> None:
         self.url = url
@@ -217,6 +227,23 @@ class _Checker:
 
     def initialize_body(self) -> dict[str, Any]:
         return rpc("initialize", {"protocolVersion": HANDSHAKE_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO})
+
+    def register(
+        self, endpoint: str, name: str, redirect_uris: tuple[str, ...], auth_method: str
+    ) -> tuple[httpx.Response, Any]:
+        """POST the registration `name`'s client sends (RFC 7591); the response and its JSON body, or None.
+
+        Raises httpx.HTTPError when the endpoint cannot be reached.
+        """
+        body = {
+            "client_name": name,
+            "redirect_uris": list(redirect_uris),
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": auth_method,
+        }
+        response = self.client.post(endpoint, json=body, headers={"accept": "application/json"})
+        return response, _json_body(response)
 
     def check_initialize(self) -> None:
         title = f"initialize ({HANDSHAKE_VERSION})"
@@ -510,19 +537,11 @@ class _Checker:
                 "" if cimd else "Offer RFC 7591 registration (or CIMD): otherwise Claude cannot obtain a client.",
             )
             return None
-        body = {
-            "client_name": "Claude",
-            "redirect_uris": list(CLAUDE_CALLBACKS),
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-            "token_endpoint_auth_method": "client_secret_post",
-        }
         try:
-            response = self.client.post(endpoint, json=body, headers={"accept": "application/json"})
+            response, data = self.register(endpoint, "Claude", CLAUDE_CALLBACKS, "client_secret_post")
         except httpx.HTTPError as exc:
             self.add(title, "fail", f"POST {endpoint}: {exc!r}", "Make the registration endpoint reachable.")
             return None
-        data = response.json() if response.headers.get("content-type", "").startswith("application/json") else None
         if response.status_code not in (200, 201) or not isinstance(data, dict) or "client_id" not in data:
             error = data.get("error") if isinstance(data, dict) else None
             callbacks_refused = error == "invalid_redirect_uri"
@@ -644,18 +663,10 @@ class _Checker:
         endpoint = metadata.get("registration_endpoint")
         if not isinstance(endpoint, str):
             return
-        body = {
-            "client_name": "ChatGPT",
-            "redirect_uris": list(CHATGPT_CALLBACKS),
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-            "token_endpoint_auth_method": "none",
-        }
         client: dict[str, Any] | None = None
         try:
-            response = self.client.post(endpoint, json=body, headers={"accept": "application/json"})
-            data = response.json() if response.headers.get("content-type", "").startswith("application/json") else None
-        except (httpx.HTTPError, ValueError) as exc:
+            response, data = self.register(endpoint, "ChatGPT", CHATGPT_CALLBACKS, "none")
+        except httpx.HTTPError as exc:
             data, response = None, None
             self.add("ChatGPT callback URLs accepted", "fail", f"POST {endpoint}: {exc!r}", "Make it reachable.")
         if response is not None and (response.status_code not in (200, 201) or not isinstance(data, dict)):
@@ -678,19 +689,11 @@ class _Checker:
         if not isinstance(endpoint, str):
             self.add(title, "skip", "no registration_endpoint")
             return
-        body = {
-            "client_name": "Cursor",
-            "redirect_uris": list(CURSOR_CALLBACKS),
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-            "token_endpoint_auth_method": "none",
-        }
         try:
-            response = self.client.post(endpoint, json=body, headers={"accept": "application/json"})
+            response, data = self.register(endpoint, "Cursor", CURSOR_CALLBACKS, "none")
         except httpx.HTTPError as exc:
             self.add(title, "fail", f"POST {endpoint}: {exc!r}", "Make the registration endpoint reachable.")
             return
-        data = response.json() if response.headers.get("content-type", "").startswith("application/json") else None
         registered = data.get("redirect_uris") if isinstance(data, dict) else None
         if response.status_code not in (200, 201) or not isinstance(registered, list):
             self.add(
