@@ -299,7 +299,7 @@ class McpEndpoint:
                 )
                 await refusal(scope, receive, send)
                 return
-            if message.get("method") == "subscriptions/listen" and not _accepts_event_stream(scope):
+            if message.get("method") == "subscriptions/listen" and not _accepts(scope)[1]:
                 # The SDK answers this with a bare 406; a client should be told what to change.
                 refusal = jsonrpc_error(
                     406,
@@ -335,7 +335,7 @@ class McpEndpoint:
             # official conformance suite (server-sse-multiple-streams) sends 2025-03-26 on a 2025-11-25 session.
         # Without a session id the request is still served: Claude's connector never echoes it
         # (claude-ai-mcp #975), and nothing in a stateless server depends on it.
-        if "id" in message and "method" in message and _accepts_json(scope):
+        if "id" in message and "method" in message and _accepts(scope)[0]:
             negotiated = headers.get(VERSION_HEADER) or DEFAULT_NEGOTIATED_VERSION
             await self._transport.answer(scope, receive, send, message, negotiated)
             return
@@ -431,18 +431,12 @@ def _only_permitted(send: Send, permissions: ScopePolicy, message: dict[str, Any
     return filtering
 
 
-def _accepts_json(scope: Scope) -> bool:
+def _accepts(scope: Scope) -> tuple[bool, bool]:
+    """(JSON accepted, event stream accepted), read from Accept as the SDK reads it."""
     from mcp.server.streamable_http import check_accept_headers
     from starlette.requests import Request
 
-    return check_accept_headers(Request(scope))[0]
-
-
-def _accepts_event_stream(scope: Scope) -> bool:
-    from mcp.server.streamable_http import check_accept_headers
-    from starlette.requests import Request
-
-    return check_accept_headers(Request(scope))[1]
+    return check_accept_headers(Request(scope))
 
 
 def _content_type_refusal(headers: Headers) -> Response | None:
