@@ -24,6 +24,8 @@ from mcpkit.local_gateway import LambdaContext
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from tests.hostile.documents import DocumentServer
+
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = Path(__file__).parent / "events"
 TEST_TABLE = "mcpkit-test"
@@ -210,3 +212,13 @@ def dev_server() -> Iterator[DevServer]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def documents() -> Iterator[DocumentServer]:
+    """A loopback web server for client ID metadata documents and key sets, counting every fetch."""
+    from tests.hostile.documents import DocumentServer
+
+    server = DocumentServer()
+    yield server
+    server.close()

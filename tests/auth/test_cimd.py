@@ -6,10 +6,7 @@ client ID URL must be https to a public address (test_units.py checks that rule 
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -17,56 +14,23 @@ import pytest
 from tests.auth.harness import pkce
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from tests.auth.harness import Harness
+    from tests.hostile.documents import DocumentServer
 
 pytestmark = pytest.mark.slow
 
 
-class _Documents(BaseHTTPRequestHandler):
-    documents: ClassVar[dict[str, dict[str, Any]]] = {}
-    hits: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        self.hits.append(self.path)
-        document = self.documents.get(self.path)
-        body = json.dumps(document).encode() if document is not None else b"{}"
-        self.send_response(200 if document is not None else 404)
-        self.send_header("content-type", "application/json")
-        self.send_header("cache-control", "max-age=600")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def documents() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Documents)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-def _publish(base: str, path: str, **overrides: Any) -> str:
-    url = f"{base}{path}"
+def _publish(documents: DocumentServer, path: str, **overrides: Any) -> str:
     # Shaped like Claude Code's document: loopback redirect URIs without a port.
-    _Documents.documents[path] = {
-        "client_id": url,
+    claude_code = {
         "client_name": "CIMD test client",
         "redirect_uris": ["http://localhost/callback", "http://127.0.0.1/callback"],
-        "token_endpoint_auth_method": "none",
         "grant_types": ["authorization_code", "refresh_token"],
-        **overrides,
     }
-    return url
+    return documents.publish(path, **(claude_code | overrides))
 
 
-def test_metadata_document_client_connects_without_registering(harness: Harness, documents: str) -> None:
+def test_metadata_document_client_connects_without_registering(harness: Harness, documents: DocumentServer) -> None:
     client_id = _publish(documents, "/claude-code.json")
     redirect_uri = "http://localhost:49152/callback"
     verifier, challenge = pkce()
@@ -93,7 +57,7 @@ def test_metadata_document_client_connects_without_registering(harness: Harness,
     response = harness.mcp(call, token.json()["access_token"], **{"mcp-protocol-version": "2025-11-25"})
     assert response.json()["result"]["structuredContent"]["client_id"] == client_id
     # Fetched once, then served from the table for the document's max-age.
-    assert _Documents.hits.count("/claude-code.json") == 1
+    assert documents.count("/claude-code.json") == 1
     refreshed = harness.refresh({"client_id": client_id}, token.json()["refresh_token"])
     assert refreshed.status_code == 200, refreshed.text
 
@@ -113,7 +77,7 @@ def test_metadata_document_client_connects_without_registering(harness: Harness,
     ],
 )
 def test_unusable_documents_are_refused_on_an_error_page(
-    harness: Harness, documents: str, path: str, overrides: dict[str, Any], reason: str
+    harness: Harness, documents: DocumentServer, path: str, overrides: dict[str, Any], reason: str
 ) -> None:
     client_id = _publish(documents, path, **overrides)
     _, challenge = pkce()

@@ -15,22 +15,13 @@ from cryptography.hazmat.primitives import serialization
 from mcp.client.auth.extensions.client_credentials import SignedJWTParameters
 
 from tests.auth.jwt_client import JwtClient, SigningKey, code_for, exchange, publish
-from tests.hostile.documents import DocumentServer
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from tests.auth.harness import Harness
+    from tests.hostile.documents import DocumentServer
 
 pytestmark = pytest.mark.slow
 WHOAMI = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}
-
-
-@pytest.fixture(scope="module")
-def documents() -> Iterator[DocumentServer]:
-    server = DocumentServer()
-    yield server
-    server.close()
 
 
 def test_the_server_advertises_private_key_jwt_and_keeps_none(harness: Harness) -> None:

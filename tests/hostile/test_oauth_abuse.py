@@ -15,14 +15,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.auth.harness import LOOPBACK_REDIRECT, pkce
-from tests.hostile.documents import DocumentServer
 from tests.hostile.support import from_address
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     import httpx
 
+    from tests.hostile.documents import DocumentServer
     from tests.hostile.support import OAuthDev, VaultHarness
 
 pytestmark = pytest.mark.slow
@@ -52,13 +50,6 @@ ODD_CLIENT_IDS = ["€" * 700, "mcp-\u0000", " ", "x" * 1999]
 @pytest.fixture(scope="module")
 def harness(oauth_dev: OAuthDev) -> VaultHarness:
     return oauth_dev.harness
-
-
-@pytest.fixture(scope="module")
-def documents() -> Iterator[DocumentServer]:
-    server = DocumentServer()
-    yield server
-    server.close()
 
 
 def _authorize_query(client_id: str, redirect_uri: str = LOOPBACK_REDIRECT, **params: str) -> dict[str, str]:

@@ -21,12 +21,12 @@ import httpx
 import pytest
 
 from tests.auth.jwt_client import JwtClient, SigningKey, publish
-from tests.hostile.documents import DocumentServer
 from tests.hostile.support import DEV_TABLE, from_address
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from tests.hostile.documents import DocumentServer
     from tests.hostile.support import OAuthDev, VaultHarness
 
 pytestmark = pytest.mark.slow
@@ -51,13 +51,6 @@ def _own_source_address(harness: VaultHarness) -> Iterator[None]:
     finally:
         harness.http.close()
         harness.http = shared
-
-
-@pytest.fixture(scope="module")
-def documents() -> Iterator[DocumentServer]:
-    server = DocumentServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="module")
