@@ -58,6 +58,9 @@ class Settings(EnvSettings):
     # How long a client has to answer what a tool asked (elicitation, sampling, roots) before the sealed
     # requestState of that round is refused as expired.
     request_state_ttl_seconds: Annotated[int, Field(ge=10, le=24 * 3600)] = 600
+    # Behind a response-streaming function URL (mcpkit.toml `stream_responses`): a request whose tool sends
+    # progress or log notifications is answered as an event stream while it runs; every other one as JSON.
+    stream_responses: bool = False
     # API Gateway accepts 10 MB; an MCP request is rarely more than a few KB, so refuse early and clearly.
     sdk_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING"
     max_body_bytes: Annotated[int, Field(ge=1024, le=10 * 1024 * 1024)] = 1024 * 1024

@@ -23,6 +23,8 @@ SERVER_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 SERVER_NAME_MAX = 40
 # API Gateway cuts every integration off at 29 s; leave the function a second to answer first.
 API_GATEWAY_TIMEOUT_SECONDS = 29
+# Lambda's own ceiling, which is all that bounds a request through a function URL.
+LAMBDA_TIMEOUT_SECONDS = 900
 
 
 class _Strict(BaseModel):
@@ -208,7 +210,19 @@ class ServerConfig(_Strict):
 
     description: str = ""
     memory_mb: Annotated[int, Field(ge=128, le=10240)] = 512
-    timeout_seconds: Annotated[int, Field(ge=1, lt=API_GATEWAY_TIMEOUT_SECONDS)] = 28
+    timeout_seconds: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=LAMBDA_TIMEOUT_SECONDS,
+            description="The function's timeout: under 29 s behind the HTTP API, up to 900 with stream_responses.",
+        ),
+    ] = 28
+    stream_responses: bool = Field(
+        default=False,
+        description="Serve through a Lambda function URL that streams responses (progress and log messages "
+        "reach the client while a tool runs) instead of the buffered HTTP API; see docs/infrastructure.md.",
+    )
     architecture: Literal["arm64", "x86_64"] = "arm64"
     auth: Literal["none", "oauth"] = "none"
     stage: Literal["dev", "prod"] = "prod"
@@ -270,6 +284,27 @@ class ServerConfig(_Strict):
             raise ValueError('oauth.required_group needs auth = "oauth"')
         return self
 
+    @model_validator(mode="after")
+    def _fits_the_front(self) -> ServerConfig:
+        if not self.stream_responses:
+            if self.timeout_seconds >= API_GATEWAY_TIMEOUT_SECONDS:
+                raise ValueError(
+                    f"timeout_seconds = {self.timeout_seconds}: the HTTP API ends every request at "
+                    f"{API_GATEWAY_TIMEOUT_SECONDS} s; use at most {API_GATEWAY_TIMEOUT_SECONDS - 1}, or set "
+                    "stream_responses = true (a function URL, up to 900 s)"
+                )
+            return self
+        # A function URL is not an API Gateway stage: these settings would have nothing to act on.
+        unsupported = {
+            "throttling": "a function URL has no request throttling; cap concurrency with reserved_concurrency",
+            "custom_domain": "a function URL has no custom domain of its own (it needs CloudFront in front)",
+            "snapstart": "the streaming runtime replaces the managed runtime, which SnapStart restores",
+        }
+        for name, why in unsupported.items():
+            if name in self.model_fields_set and (name != "snapstart" or self.snapstart):
+                raise ValueError(f"{name} cannot be used with stream_responses = true: {why}")
+        return self
+
     @field_validator("allowed_origins")
     @classmethod
     def _origins_are_origins(cls, origins: list[str]) -> list[str]:
@@ -325,6 +360,7 @@ class ServerFolder(BaseModel):
             "MCPKIT_SESSION_TTL_SECONDS": str(cfg.session_ttl_seconds),
             "MCPKIT_SESSION_CACHE_SECONDS": str(cfg.session_cache_seconds),
             "MCPKIT_REQUEST_STATE_TTL_SECONDS": str(cfg.request_state_ttl_seconds),
+            "MCPKIT_STREAM_RESPONSES": "true" if cfg.stream_responses else "false",
             "POWERTOOLS_SERVICE_NAME": self.name,
             "POWERTOOLS_METRICS_NAMESPACE": "McpKit",
         }
