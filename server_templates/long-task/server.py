@@ -1,7 +1,12 @@
-"""{{ title }}: a job that runs longer than one request may.
+"""{{ title }}: a job that runs longer than one request may, and one that reports while it runs.
 
-API Gateway cuts every request off at 29 s and the function's own timeout is below that, so
-`start_count_primes` only records the task (pk `TASK#<id>`, sk `META` in the kit's table) and
+`count_primes` does the job within the request and reports progress and log lines as it goes
+(`ctx.report_progress`, `ctx.info`). With `stream_responses = true` in mcpkit.toml (this
+template's default) the server sits behind a streaming function URL, so the client sees them
+while the tool runs, for up to `timeout_seconds` (at most 900 s). Behind the buffered HTTP API
+they have nowhere to go and only the result arrives.
+
+Longer than that, or when the client should be free to go away: `start_count_primes` only records the task (pk `TASK#<id>`, sk `META` in the kit's table) and
 hands it to a worker, then returns the task id at once. The client polls `task_status` for
 progress and the result, and may `cancel_task`.
 
@@ -27,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 from mcp.server.auth.middleware.auth_context import get_access_token
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
@@ -241,6 +246,22 @@ def _owned(task_id: str) -> dict[str, Any]:
     if item is None or item.get("owner", {}).get("S") != _owner():
         raise ToolError(f"No task {task_id}; start one with start_count_primes.")
     return item
+
+
+@mcp.tool()
+async def count_primes(limit: Annotated[int, Field(ge=2, le=MAX_LIMIT)], ctx: Context) -> int:
+    """Count the primes below `limit` now, reporting progress as it goes; for minutes of work use start_count_primes."""
+    chunks = max(1, math.ceil(limit / _chunk_size()))
+    await ctx.info(f"counting the primes below {limit:,} in {chunks} chunk(s)")
+    found = 0
+    for number, start in enumerate(range(0, limit, _chunk_size()), 1):
+        stop = min(limit, start + _chunk_size())
+        found += _count_primes_chunk(start, stop)
+        # Each await is also where the kit can stop the call cleanly before the function's timeout.
+        await ctx.report_progress(stop, limit, f"{found:,} primes below {stop:,}")
+        if number % 10 == 0 or stop == limit:
+            await ctx.info(f"chunk {number}/{chunks}: {found:,} primes so far")
+    return found
 
 
 @mcp.tool()

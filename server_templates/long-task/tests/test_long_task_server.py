@@ -140,3 +140,27 @@ def test_in_lambda_the_worker_is_an_async_self_invocation(module: ModuleType, mo
         )
         module.dispatch("t1")
         stub.assert_no_pending_responses()
+
+
+async def test_count_primes_reports_progress_and_log_lines_before_its_result(server: MCPServer) -> None:
+    events: list[tuple[str, Any]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        events.append(("progress", (progress, total)))
+
+    async def on_log(params: Any) -> None:
+        events.append(("log", params.data))
+
+    async with Client(server, logging_callback=on_log, log_level="info") as client:
+        result = await client.call_tool("count_primes", {"limit": 100_000}, progress_callback=on_progress)
+    events.append(("result", result.structured_content))
+
+    assert events[-1] == ("result", {"result": PRIMES_BELOW_100_000})
+    progress = [value for kind, value in events if kind == "progress"]
+    # LONG_TASK_CHUNK is 5000 in conftest.py: one notification per chunk, rising to the limit.
+    assert len(progress) == 100_000 // 5000
+    assert progress == sorted(progress)
+    assert progress[-1] == (100_000, 100_000)
+    logs = [value for kind, value in events if kind == "log"]
+    assert logs[0].startswith("counting the primes below 100,000")
+    assert logs[-1].endswith(f"{PRIMES_BELOW_100_000:,} primes so far")
