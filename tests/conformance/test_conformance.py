@@ -1,11 +1,14 @@
 """The official MCP conformance suite against `mcpkit dev --server conformance` (the Lambda code path).
 
 The server scenarios run once per requirement set (`--requirements 2026-07-28` and
-`--requirements 2025-11-25`, each at its own wire: the suite picks the wire from the revision),
-and the authorization-server scenarios run against the same server with `--auth oauth`, a script
+`--requirements 2025-11-25`, each at its own wire: the suite picks the wire from the revision)
+and per front: the buffered HTTP API stand-in, and the streaming function URL that
+`stream_responses = true` selects (the same fixture folder, copied with the switch on). The
+authorization-server scenarios run against the buffered server with `--auth oauth`, a script
 standing in for the person who signs in. Every failed check is compared with
 `servers/conformance/expected-failures.txt` both ways: a failure not listed there is a regression,
-and a listed check that no longer fails (or no longer exists) means the list must shrink.
+and a listed check that no longer fails (or no longer exists) means the list must shrink. An entry
+tagged `[buffered]` is expected on the buffered front only.
 
 Scored are the scenarios a requirement set lists as required, plus those it runs as `pending`
 (the suite's own fixture cannot pass them yet, but this server may); `extension` scenarios are
@@ -17,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -25,7 +29,7 @@ import httpx
 import pytest
 
 from tests.auth.harness import Harness, dev_credentials
-from tests.conftest import ROOT, DevServer, free_port, start_dev_server, stop_dev_server
+from tests.conftest import ROOT, free_port, start_dev_server, stop_dev_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -36,15 +40,19 @@ pytestmark = pytest.mark.slow
 CONFORMANCE = ROOT / "node_modules" / ".bin" / "conformance"
 EXPECTED_FAILURES = ROOT / "servers" / "conformance" / "expected-failures.txt"
 REVISIONS = ("2026-07-28", "2025-11-25")
+FRONTS = ("buffered", "streaming")
 AUTHORIZATION = "authorization"
 # Result folders are named `<kind>-<scenario>-<ISO timestamp with dashes>`.
 RESULT_DIR = re.compile(r"^(?:server|authorization-server)-(?P<scenario>.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$")
-ENTRY = re.compile(r"^(?P<scenario>[\w./-]+):(?P<check>[\w./-]+):\s*(?P<reason>\S.*)$")
+ENTRY = re.compile(
+    r"^(?P<scenario>[\w./-]+):(?P<check>[\w./-]+)(?: \[(?P<front>buffered|streaming)\])?:\s*(?P<reason>\S.*)$"
+)
 
 
 @dataclass(frozen=True)
 class Failure:
-    run: str  # a requirement set, or "authorization"
+    run: str  # "<front> <requirement set>", or "authorization"
+    front: str
     scenario: str
     check: str
     message: str
@@ -65,9 +73,18 @@ def conformance(*args: str, timeout: float = 120) -> subprocess.CompletedProcess
     )
 
 
-def read_expected_failures(path: Path = EXPECTED_FAILURES) -> dict[str, str]:
-    """`scenario:check-id` → reason, one per line as `<scenario>:<check-id>: <reason>`."""
-    expected: dict[str, str] = {}
+@dataclass(frozen=True)
+class Expected:
+    reason: str
+    front: str | None  # None: on every front
+
+    def applies_to(self, front: str) -> bool:
+        return self.front in (None, front)
+
+
+def read_expected_failures(path: Path = EXPECTED_FAILURES) -> dict[str, Expected]:
+    """`scenario:check-id` → why, one per line as `<scenario>:<check-id>[ [front]]: <reason>`."""
+    expected: dict[str, Expected] = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip() or line.startswith("#"):
             continue
@@ -77,7 +94,7 @@ def read_expected_failures(path: Path = EXPECTED_FAILURES) -> dict[str, str]:
         key = f"{entry['scenario']}:{entry['check']}"
         if key in expected:
             raise ValueError(f"{path}:{number}: {key} is listed twice")
-        expected[key] = entry["reason"]
+        expected[key] = Expected(entry["reason"], entry["front"])
     return expected
 
 
@@ -105,7 +122,7 @@ def authorization_scenarios() -> set[str]:
     return set(re.findall(r"^\s+- (\S+)", listing.stdout, flags=re.MULTILINE))
 
 
-def read_failures(run: str, output_dir: Path, scored: set[str]) -> tuple[set[str], list[Failure]]:
+def read_failures(run: str, front: str, output_dir: Path, scored: set[str]) -> tuple[set[str], list[Failure]]:
     """The scored scenarios that ran, and every failed check among them."""
     ran: set[str] = set()
     failures: list[Failure] = []
@@ -117,38 +134,49 @@ def read_failures(run: str, output_dir: Path, scored: set[str]) -> tuple[set[str
         ran.add(scenario)
         checks_file = folder / "checks.json"
         if not checks_file.exists():
-            failures.append(Failure(run, scenario, "checks-json", "the scenario wrote no checks.json"))
+            failures.append(Failure(run, front, scenario, "checks-json", "the scenario wrote no checks.json"))
             continue
         for check in json.loads(checks_file.read_text(encoding="utf-8")):
             if check["status"] == "FAILURE":
-                failures.append(Failure(run, scenario, check["id"], check.get("errorMessage", "")))
+                failures.append(Failure(run, front, scenario, check["id"], check.get("errorMessage", "")))
     return ran, failures
 
 
 @dataclass(frozen=True)
 class Run:
+    front: str
     scored: set[str]
     ran: set[str]
     failures: list[Failure]
 
 
-@pytest.fixture(scope="module")
-def conformance_server() -> Iterator[DevServer]:
-    server = start_dev_server("--server", "conformance")
-    yield server
-    stop_dev_server(server)
+def streaming_copy(servers_dir: Path) -> Path:
+    """servers/conformance as a user would switch it: the same folder with `stream_responses = true`."""
+    folder = servers_dir / "conformance"
+    shutil.copytree(ROOT / "servers" / "conformance", folder, ignore=shutil.ignore_patterns("__pycache__"))
+    config = folder / "mcpkit.toml"
+    config.write_text(config.read_text(encoding="utf-8") + "stream_responses = true\n", encoding="utf-8")
+    return servers_dir
 
 
-@pytest.fixture(scope="module")
-def server_runs(conformance_server: DevServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+@pytest.fixture(scope="module", params=FRONTS)
+def server_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+    front: str = request.param
+    args = ["--server", "conformance"]
+    if front == "streaming":
+        args += ["--servers-dir", str(streaming_copy(tmp_path_factory.mktemp("servers")))]
+    server = start_dev_server(*args)
     runs: dict[str, Run] = {}
-    for revision in REVISIONS:
-        output = tmp_path_factory.mktemp(f"conformance-{revision}")
-        # The exit code only says "something failed"; the per-scenario checks.json files say what.
-        target = ("--url", conformance_server.url, "--requirements", revision)
-        conformance("server", *target, "--output-dir", str(output), timeout=600)
-        scored = scored_scenarios(revision)
-        runs[revision] = Run(scored, *read_failures(revision, output, scored))
+    try:
+        for revision in REVISIONS:
+            output = tmp_path_factory.mktemp(f"conformance-{front}-{revision}")
+            # The exit code only says "something failed"; the per-scenario checks.json files say what.
+            target = ("--url", server.url, "--requirements", revision)
+            conformance("server", *target, "--output-dir", str(output), timeout=600)
+            scored = scored_scenarios(revision)
+            runs[revision] = Run(front, scored, *read_failures(f"{front} {revision}", front, output, scored))
+    finally:
+        stop_dev_server(server)
     return runs
 
 
@@ -175,7 +203,7 @@ def authorization_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]
                 httpx.get(person.sign_in(person.http.get(line.strip())), timeout=10)
         suite.wait(timeout=120)
         scored = authorization_scenarios()
-        yield Run(scored, *read_failures(AUTHORIZATION, output, scored))
+        yield Run("buffered", scored, *read_failures(AUTHORIZATION, "buffered", output, scored))
     finally:
         person.http.close()
         stop_dev_server(server)
@@ -201,14 +229,27 @@ def test_every_authorization_scenario_ran(authorization_run: Run) -> None:
 
 def test_no_unexpected_failures(server_runs: dict[str, Run], authorization_run: Run) -> None:
     expected = read_expected_failures()
-    failures = [f for run in (*server_runs.values(), authorization_run) for f in run.failures]
-    unexpected = [f"{f.run} {f.key}: {f.message}" for f in failures if f.key not in expected]
+    failures = [f for run in _runs(server_runs, authorization_run) for f in run.failures]
+    unexpected = [
+        f"{f.run} {f.key}: {f.message}"
+        for f in failures
+        if f.key not in expected or not expected[f.key].applies_to(f.front)
+    ]
     assert unexpected == []
 
 
 def test_expected_failures_still_fail(server_runs: dict[str, Run], authorization_run: Run) -> None:
     # A listed check that passes now (or that the suite no longer has) means the runtime learned
-    # it, or the suite changed: delete its line.
-    failing = {f.key for run in (*server_runs.values(), authorization_run) for f in run.failures}
-    stale = sorted(set(read_expected_failures()) - failing)
-    assert stale == []
+    # it, or the suite changed: delete its line (or tag it with the front it still fails on).
+    runs = _runs(server_runs, authorization_run)
+    front, ran = runs[0].front, set().union(*(run.ran for run in runs))
+    failing = {f.key for run in runs for f in run.failures}
+    expected = read_expected_failures().items()
+    applicable = {key for key, entry in expected if entry.applies_to(front) and key.split(":", 1)[0] in ran}
+    assert sorted(applicable - failing) == []
+
+
+def _runs(server_runs: dict[str, Run], authorization_run: Run) -> list[Run]:
+    """This front's runs; the authorization scenarios ran once, against the buffered front."""
+    runs = list(server_runs.values())
+    return [*runs, authorization_run] if runs[0].front == authorization_run.front else runs
