@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import httpx
 
 Status = Literal["pass", "warn", "fail", "skip"]
+Front = Literal["http-api", "function-url", "unknown"]
 
 HANDSHAKE_VERSION: Final = "2025-11-25"
 MODERN_VERSION: Final = MODERN
@@ -181,6 +182,13 @@ def _snippet(response: httpx.Response) -> str:
     return " ".join(response.text.split())[:200] or "(empty body)"
 
 
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
 def _json_body(response: httpx.Response) -> Any:
     """The response's JSON body, or None when it says it is something else or is not JSON after all."""
     if not response.headers.get("content-type", "").startswith("application/json"):
@@ -200,6 +208,7 @@ class _Checker:
         self.items: list[CheckItem] = []
         self.auth_required = False
         self.challenge: httpx.Response | None = None
+        self.front: Front = "unknown"
 
     def add(self, title: str, status: Status, detail: str = "", fix: str = "") -> None:
         self.items.append(CheckItem(title=title, status=status, detail=detail, fix=fix))
@@ -248,6 +257,7 @@ class _Checker:
     def check_initialize(self) -> None:
         title = f"initialize ({HANDSHAKE_VERSION})"
         response = self.post(self.initialize_body(), version=HANDSHAKE_VERSION)
+        self.check_front(response)
         if response.status_code == 401:
             self.auth_required = True
             self.challenge = response
@@ -265,6 +275,50 @@ class _Checker:
             f"HTTP {response.status_code}: {_snippet(response)}",
             "The endpoint must answer a JSON-RPC initialize POST with 200 (or 401 when sign-in is required); "
             "check the URL path and the server's logs.",
+        )
+
+    def check_front(self, response: httpx.Response) -> None:
+        """Which of the kit's two fronts answers: it decides what the later steps may expect."""
+        self.front = detect_front(self.url, response)
+        if self.front == "function-url":
+            self.add(
+                "Front",
+                "pass",
+                "Lambda function URL (stream_responses = true): progress and log messages reach the client while "
+                "a tool runs",
+            )
+        elif self.front == "http-api":
+            self.add(
+                "Front",
+                "pass",
+                "API Gateway HTTP API (buffered): a tool's progress and log messages are not delivered; "
+                "stream_responses = true in mcpkit.toml streams them",
+            )
+
+    def check_streaming(self) -> None:
+        """On the streaming front, an event-stream answer must arrive as SSE frames, ending with the result."""
+        if self.front != "function-url":
+            return
+        title = "Event-stream answer (subscriptions/listen)"
+        if self.auth_required and self.token is None:
+            self.add(title, "skip", "sign-in required; pass --token to check an event-stream answer")
+            return
+        auth = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        body = rpc("subscriptions/listen", {"_meta": modern_meta(CLIENT_INFO["name"]), "notifications": {}}, id_=4)
+        response = self.post(body, version=MODERN_VERSION, extra=auth)
+        media_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        frames = [_json_or_none(line[5:]) for line in response.text.splitlines() if line.startswith("data:")]
+        last = frames[-1] if frames else None
+        ends_with_result = isinstance(last, dict) and last.get("id") == body["id"] and "result" in last
+        if response.status_code == 200 and media_type == "text/event-stream" and ends_with_result:
+            self.add(title, "pass", f"{len(frames)} SSE frames, the last one the result")
+            return
+        self.add(
+            title,
+            "fail",
+            f"HTTP {response.status_code} {media_type or 'no content type'}: {_snippet(response)}",
+            "The function URL must use invoke mode RESPONSE_STREAM and the function the kit's streaming runtime "
+            "(AWS_LAMBDA_EXEC_WRAPPER=/var/task/handlers/stream_bootstrap); redeploy the stack with make deploy.",
         )
 
     @staticmethod
@@ -308,7 +362,16 @@ class _Checker:
         assert self.challenge is not None
         header = self.challenge.headers.get("www-authenticate")
         if header is None:
-            if REMAPPED_CHALLENGE in self.challenge.headers:
+            if REMAPPED_CHALLENGE in self.challenge.headers and self.front == "function-url":
+                # Nothing between a function URL and the client can rename it back, but the metadata sits
+                # at the host root, where clients look when the challenge names none (checked next).
+                self.add(
+                    title,
+                    "warn",
+                    f"the challenge arrived as {REMAPPED_CHALLENGE}: the function URL renamed it; clients fall back "
+                    "to the well-known URLs at the host root",
+                )
+            elif REMAPPED_CHALLENGE in self.challenge.headers:
                 self.add(
                     title,
                     "fail",
@@ -834,6 +897,19 @@ class _Checker:
             self.add("Authorization (OAuth)", "skip", "the server answers without sign-in")
         self.check_cors()
         self.check_tools()
+        self.check_streaming()
+
+
+def detect_front(url: str, response: httpx.Response) -> Front:
+    """HTTP API answers carry `apigw-requestid`; function URLs have their own host names and `x-amzn-requestid`."""
+    host = (urlsplit(url).hostname or "").lower()
+    if ".lambda-url." in host and host.endswith(".on.aws"):
+        return "function-url"
+    if "apigw-requestid" in response.headers or (".execute-api." in host and host.endswith(".amazonaws.com")):
+        return "http-api"
+    if "x-amzn-requestid" in response.headers:
+        return "function-url"
+    return "unknown"
 
 
 def run_check(
