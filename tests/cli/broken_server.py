@@ -7,6 +7,7 @@ of the checklist can be provoked on its own. It runs under uvicorn on loopback, 
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -42,6 +43,9 @@ class Faults:
     challenge_scope_not_listed: bool = False
     no_private_key_jwt: bool = False
     chatgpt_callback_refused: bool = False
+    # Answers as a Lambda function URL does (x-amzn-requestid; the 401's challenge renamed).
+    function_url: bool = False
+    listen_not_streamed: bool = False
 
 
 def build_app(base: str, faults: Faults) -> Starlette:
@@ -58,6 +62,12 @@ def build_app(base: str, faults: Faults) -> Starlette:
         return response
 
     async def mcp(request: Request) -> Response:
+        response = await answer(request)
+        if faults.function_url:
+            response.headers["x-amzn-requestid"] = "5f4b7a52-1111-4c1e-9a7e-3e2f1b0c9d8e"
+        return response
+
+    async def answer(request: Request) -> Response:
         if request.method == "OPTIONS":
             return cors(
                 request,
@@ -75,7 +85,7 @@ def build_app(base: str, faults: Faults) -> Starlette:
             challenge = f'Bearer resource_metadata="{base}/.well-known/oauth-protected-resource/mcp"'
             challenge += ', scope="files:admin"' if faults.challenge_scope_not_listed else ', scope="files:read"'
             headers = {}
-            if faults.remapped_challenge:
+            if faults.remapped_challenge or faults.function_url:
                 headers["x-amzn-remapped-www-authenticate"] = challenge
             elif not faults.no_www_authenticate:
                 headers["www-authenticate"] = challenge
@@ -96,6 +106,19 @@ def build_app(base: str, faults: Faults) -> Starlette:
             }
         elif method == "tools/list":
             result = {"tools": [{"name": "ping_tool", "inputSchema": {"type": "object"}}]}
+        elif method == "subscriptions/listen" and not faults.listen_not_streamed:
+            frames = [
+                {
+                    "jsonrpc": "2.0",
+                    "method": "notifications/subscriptions/acknowledged",
+                    "params": {"notifications": {}},
+                },
+                {"jsonrpc": "2.0", "id": message.get("id"), "result": {}},
+            ]
+            body = "".join(f"event: message\ndata: {json.dumps(f)}\n\n" for f in frames)
+            return cors(request, Response(body, media_type="text/event-stream"))
+        elif method == "subscriptions/listen":
+            result = {}
         else:
             return JSONResponse({"jsonrpc": "2.0", "id": message.get("id"), "error": {"code": -32601, "message": "?"}})
         response = JSONResponse({"jsonrpc": "2.0", "id": message.get("id"), "result": result})

@@ -66,6 +66,25 @@ def test_each_fault_is_one_precise_red_item_with_a_fix(fault: Faults, item: str,
     assert red.fix
 
 
+def test_a_function_url_front_is_named_and_its_renamed_challenge_is_only_a_warning() -> None:
+    # A function URL cannot map the challenge back, but its metadata is at the host root, where
+    # clients look when the 401 names none; the event-stream answer is checked with the token.
+    with serve(Faults(function_url=True)) as url:
+        report = run_check(url, token=GOOD_TOKEN)
+    assert report.ok, failed(report)
+    assert report.item("Front").detail.startswith("Lambda function URL")
+    assert report.item("401 carries WWW-Authenticate").status == "warn"
+    assert report.item("Protected resource metadata at the root URL").status == "pass"
+    assert report.item("Event-stream answer (subscriptions/listen)").status == "pass"
+
+
+def test_a_function_url_that_does_not_stream_is_red() -> None:
+    with serve(Faults(function_url=True, listen_not_streamed=True)) as url:
+        report = run_check(url, token=GOOD_TOKEN)
+    assert failed(report).keys() == {"Event-stream answer (subscriptions/listen)"}
+    assert "RESPONSE_STREAM" in report.item("Event-stream answer (subscriptions/listen)").fix
+
+
 def test_https_rules() -> None:
     assert transport_security("https://abc.execute-api.eu-west-1.amazonaws.com/mcp").status == "pass"
     assert transport_security("http://127.0.0.1:8000/mcp").status == "warn"
