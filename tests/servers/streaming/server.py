@@ -10,6 +10,7 @@ events: it reports the time left before the invocation's deadline, or fails.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -74,4 +75,7 @@ handlers.app.Starlette = _WithTestRoutes
 def handle_event(event: dict[str, Any], context: Any) -> Any:
     if event.get("fail"):
         raise ValueError("asked to fail")
+    if "log" in event:
+        # A library's record through the root logger's handler (the one Lambda's runtime installs).
+        logging.getLogger("fixture.library").warning(event["log"])
     return {"remaining_ms": context.get_remaining_time_in_millis(), "request_id": context.aws_request_id}
