@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
+from starlette.applications import Starlette
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
@@ -62,14 +63,14 @@ async def fail_midway(_request: Any) -> StreamingResponse:
     return StreamingResponse(body(), media_type="text/plain")
 
 
-class _WithTestRoutes(handlers.app.Starlette):  # type: ignore[misc]
+class _WithTestRoutes(Starlette):
     def __init__(self, *, routes: list[Route], **kwargs: Any) -> None:
         extra = [Route("/ticks", ticks), Route("/fail-midway", fail_midway)]
         super().__init__(routes=[*routes, *extra], **kwargs)
 
 
 # The server module is imported before handlers.app builds its Starlette app (create_runtime).
-handlers.app.Starlette = _WithTestRoutes
+handlers.app.Starlette = _WithTestRoutes  # type: ignore[attr-defined,assignment]
 
 
 def handle_event(event: dict[str, Any], context: Any) -> Any:
