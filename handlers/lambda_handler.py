@@ -13,13 +13,14 @@ import importlib.util
 import logging
 import os
 import random
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from mangum import Mangum
+from mangum.handlers import HTTPGateway
 
 from handlers.app import Runtime, create_runtime
 from handlers.server_loader import load_event_handler
@@ -28,6 +29,16 @@ from handlers.store import StoreUnavailableError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+    from starlette.types import Message
+
+
+class ResponseStream(Protocol):
+    """Where a streamed response goes (handlers/stream_runtime.py writes it to the Runtime API)."""
+
+    def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None: ...
+
+    def write(self, chunk: bytes) -> None: ...
+
 
 logger = Logger()
 metrics = Metrics()
@@ -67,6 +78,56 @@ class LambdaApp:
         response: dict[str, Any] = self.adapter(event, context)
         return response
 
+    def stream(self, event: dict[str, Any], context: Any, out: ResponseStream) -> int:
+        """Run one HTTP event through the app, handing each body message to `out` as the app sends it.
+
+        Returns the status. Raises what the app raised, unless the response was already complete
+        (Starlette's error middleware sends its 500 and then re-raises; Mangum drops that too).
+        """
+        asyncio.set_event_loop(self.loop)
+        return self.loop.run_until_complete(self._stream(event, context, out))
+
+    async def _stream(self, event: dict[str, Any], context: Any, out: ResponseStream) -> int:
+        request = HTTPGateway(event, context, self.adapter.config)
+        body = request.body
+        finished = asyncio.Event()
+        status = 0
+        read = False
+
+        async def receive() -> Message:
+            nonlocal read
+            if not read:
+                read = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            # Not `http.disconnect` while the response runs: the SDK's SSE writer takes a disconnect as
+            # the client leaving and cancels the handler.
+            await finished.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                out.start(status, [(bytes(k), bytes(v)) for k, v in message.get("headers", [])])
+            elif message["type"] == "http.response.body":
+                chunk = bytes(message.get("body", b""))
+                if chunk:
+                    out.write(chunk)
+                if not message.get("more_body", False):
+                    finished.set()
+
+        try:
+            await self.runtime.app(request.scope, receive, send)
+        except Exception:
+            if not finished.is_set():
+                raise
+            logging.getLogger("handlers.lambda_handler").exception("the app raised after its response ended")
+        finally:
+            finished.set()
+        if status == 0:
+            raise RuntimeError("the app ended without sending a response")
+        return status
+
     def handle_event(self, event: dict[str, Any], context: Any) -> Any:
         """A non-HTTP invocation (the server's own asynchronous work) goes to its `handle_event`."""
         if self.on_event is None:
@@ -92,7 +153,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     if "requestContext" not in event:
         return lambda_app.handle_event(event, context)
     response = lambda_app(event, context)
-    status = int(response.get("statusCode", 500))
+    record_failure(event, int(response.get("statusCode", 500)))
+    return response
+
+
+def record_failure(event: dict[str, Any], status: int) -> None:
+    """A 5xx answer: a metric and a log line, which neither Lambda nor the front records by itself."""
     # Successful requests are already counted and logged by Lambda (REPORT lines, Invocations) and
     # API Gateway (access log, Count, 4xx); repeating that here cost ~0.3 ms and 400 bytes of
     # billed log ingestion per request (bench/README.md). Only what neither can see is recorded.
@@ -103,7 +169,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Any:
             "request failed",
             extra={"path": event.get("rawPath"), "status": status, "route": event.get("routeKey")},
         )
-    return response
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def stream_handler(event: dict[str, Any], context: LambdaContext, out: ResponseStream) -> Any:
+    """handlers/stream_runtime.py's entry: an HTTP event streams into `out`; any other is answered whole."""
+    if "requestContext" not in event:
+        return lambda_app.handle_event(event, context)
+    record_failure(event, lambda_app.stream(event, context, out))
+    return None
 
 
 # `xray = true` turns on Lambda's active tracing, which traces each invocation by itself; the
@@ -111,7 +185,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Any:
 if os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() != "true" and importlib.util.find_spec("aws_xray_sdk"):
     from aws_lambda_powertools import Tracer
 
-    handler = Tracer().capture_lambda_handler(handler)
+    tracer = Tracer()
+    handler = tracer.capture_lambda_handler(handler)
+    # Called with `out=` by keyword: the Tracer's wrapper passes only keywords beyond (event, context).
+    stream_handler = tracer.capture_lambda_handler(stream_handler)
 
 
 try:  # present in Lambda's managed Python runtimes (3.12+) and in the dev requirements

@@ -10,7 +10,7 @@ import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -169,7 +169,7 @@ def serve(options: DevOptions, announce: Callable[[DevReady], None], report: Cal
     import uvicorn
 
     from mcpkit.diagnose import ServerProblemError, check_server
-    from mcpkit.local_gateway import InstanceInitError, LambdaPool, LocalGateway, plain_root_logging
+    from mcpkit.local_gateway import InstanceInitError, LocalGateway, plain_root_logging
     from mcpkit.ports import PortBusyError, bind
     from mcpkit.reload import ReloadingInstance
 
@@ -222,19 +222,31 @@ def serve(options: DevOptions, announce: Callable[[DevReady], None], report: Cal
                 )
             else:
                 check_server(folder_path, auth=auth)
-                instance = LambdaPool(
-                    options.instances, timeout_seconds=folder.config.timeout_seconds, server_dir=folder.path
-                )
+                instance = _pool(folder, options.instances)
         except (InstanceInitError, ServerProblemError) as exc:
             raise DevStartError(str(exc)) from None
-        gateway = LocalGateway(
-            instance,
-            routes=routes,
-            allowed_origins=json.loads(os.environ["MCPKIT_ALLOWED_ORIGINS"]),
-            domain_name=names[0],
-            served_names=names,
-            on_startup=lambda: _started(folder, record, DevReady(urls, oauth, options.host), announce, report),
-        )
+        origins = json.loads(os.environ["MCPKIT_ALLOWED_ORIGINS"])
+
+        def on_startup() -> None:
+            _started(folder, record, DevReady(urls, oauth, options.host), announce, report)
+
+        gateway: LocalGateway
+        if folder.config.stream_responses:
+            from mcpkit.function_url import FunctionUrl
+
+            # The deployed front is a function URL: every path reaches the function, no route table.
+            gateway = FunctionUrl(
+                instance, allowed_origins=origins, domain_name=names[0], served_names=names, on_startup=on_startup
+            )
+        else:
+            gateway = LocalGateway(
+                instance,
+                routes=routes,
+                allowed_origins=origins,
+                domain_name=names[0],
+                served_names=names,
+                on_startup=on_startup,
+            )
         record = DevDiscovery(
             server=folder.name,
             server_path=str(folder.path.resolve()),
@@ -301,9 +313,9 @@ def _open_state(options: DevOptions, report: Callable[[str], None]) -> DevState 
     return None
 
 
-def _generation(options: DevOptions, endpoint: str, names: list[str], session_key: str) -> LambdaPool:
+def _generation(options: DevOptions, endpoint: str, names: list[str], session_key: str) -> LambdaPool[Any]:
     """A new generation of instances from the folder as it is now (config re-read, as a deploy would)."""
-    from mcpkit.local_gateway import InstanceInitError, LambdaPool
+    from mcpkit.local_gateway import InstanceInitError
 
     try:
         folder = load_server(options.servers_dir / options.server)
@@ -315,7 +327,19 @@ def _generation(options: DevOptions, endpoint: str, names: list[str], session_ke
     os.environ.update({"MCPKIT_AUTH_MODE": auth_mode, **kept})
     if auth_mode != "oauth":
         os.environ.pop("MCPKIT_PERMISSIONS", None)
-    return LambdaPool(options.instances, timeout_seconds=folder.config.timeout_seconds, server_dir=folder.path)
+    return _pool(folder, options.instances)
+
+
+def _pool(folder: ServerFolder, instances: int) -> LambdaPool[Any]:
+    """The instances as the deployed front runs them: the managed runtime's buffered handler, or the
+    kit's streaming Runtime API client (`stream_responses = true`)."""
+    if folder.config.stream_responses:
+        from mcpkit.function_url import streaming_pool
+
+        return streaming_pool(instances, timeout_seconds=folder.config.timeout_seconds, server_dir=folder.path)
+    from mcpkit.local_gateway import buffered_pool
+
+    return buffered_pool(instances, timeout_seconds=folder.config.timeout_seconds, server_dir=folder.path)
 
 
 def served_names(host: str) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import traceback
 from pathlib import Path
+from typing import Any
 
 from mcpkit.server_config import CONFIG_FILE, SERVER_ATTRIBUTE, SERVER_FILE, ServerConfigError, load_server
 
@@ -115,3 +116,25 @@ def check_server(folder: Path, *, auth: str | None = None) -> None:
                 )
     except Exception as exc:  # noqa: BLE001 - whatever the user's module raises is reported, shortly
         raise ServerProblemError(describe(exc, folder)) from None
+
+
+_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in [^\n]*\n?(?:\s*(?P<code>[^\n]*))?')
+
+
+def describe_reported(error: dict[str, Any], folder: Path) -> str:
+    """`describe` for an init failure a Runtime API client reported (errorType, errorMessage, stackTrace)."""
+    folder = folder.resolve()
+    kind, message = str(error.get("errorType", "Error")), str(error.get("errorMessage", ""))
+    if kind == "ServerLoadError":
+        return _describe_load_error(message, folder)
+    for frame in reversed([str(f) for f in error.get("stackTrace") or []]):
+        found = _FRAME.search(frame)
+        if found is not None and _inside(Path(found["file"]), folder):
+            code = (found["code"] or "").strip()
+            if kind.endswith(("SyntaxError", "IndentationError", "TabError")):
+                return f"{found['file']}:{found['line']}: {kind}: {message}" + (f"\n    {code}" if code else "")
+            return (
+                f"{found['file']}:{found['line']}: {kind}: {message}\n"
+                f"    {code}  (raised while importing the server, as Lambda's init phase would)"
+            )
+    return f"{folder / SERVER_FILE}: {kind}: {message}"

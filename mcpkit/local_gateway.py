@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import importlib
 import re
 import sys
@@ -26,7 +27,7 @@ from handlers.asgi import read_body
 from mcpkit import gateway_contract as contract
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import AsyncIterator, Callable, Iterable
     from multiprocessing.connection import Connection
     from pathlib import Path
 
@@ -58,25 +59,6 @@ def _load_handler(entry_point: str) -> Any:
     return getattr(importlib.import_module(module_name), attribute)
 
 
-def _exit_with_parent() -> None:
-    """End this process when the gateway process is gone, however it ended (even SIGKILL).
-
-    An instance blocks on its pipe and never notices a dead parent; without this every killed
-    `mcpkit dev` would leave its interpreters behind.
-    """
-    import os
-    import threading
-
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
 def plain_root_logging() -> None:
     """One plain line per log record, as Lambda's runtime writes them.
 
@@ -94,7 +76,9 @@ def _sandbox_main(conn: Connection, entry_point: str, server_dir: str | None) ->
     import os
     import traceback
 
-    _exit_with_parent()
+    from mcpkit.parent_watch import exit_with_parent
+
+    exit_with_parent()
     plain_root_logging()
     try:
         handler = _load_handler(entry_point)
@@ -177,85 +161,94 @@ class _Sandbox:
         self._conn.close()
 
 
-class LambdaPool:
+class ExecutionEnvironment(Protocol):
+    """One instance's process: what the pool starts, hands out one invocation at a time, and kills."""
+
+    pid: int
+
+    def kill(self) -> None: ...
+
+
+class LambdaPool[EnvironmentT: ExecutionEnvironment]:
     """N warm execution environments, each a process running one event at a time: Lambda's scale-out.
 
     Requests run side by side on separate instances that share nothing but the table. An
     invocation that outlives the function's timeout is ended the way Lambda ends it: its process
     is killed and a fresh one runs the init phase in its place (a cold start for the next request),
-    so no request can wedge the server.
+    so no request can wedge the server. `start` makes one environment (it raises InstanceInitError).
     """
 
-    def __init__(
-        self,
-        instances: int = 1,
-        entry_point: str = "handlers.lambda_handler:handler",
-        timeout_seconds: float = contract.INTEGRATION_TIMEOUT_SECONDS - 1,
-        server_dir: Path | None = None,
-    ) -> None:
+    def __init__(self, start: Callable[[], EnvironmentT], instances: int = 1, *, timeout_seconds: float) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        self._entry_point = entry_point
-        self._server_dir = None if server_dir is None else str(server_dir)
-        self._timeout = timeout_seconds
+        self._start = start
+        self.timeout_seconds = timeout_seconds
         # Instances start side by side, like a burst of cold starts; one failed init fails them all.
         with ThreadPoolExecutor(max_workers=instances) as starter:
-            started = [starter.submit(_Sandbox, entry_point, self._server_dir) for _ in range(instances)]
+            started = [starter.submit(start) for _ in range(instances)]
         errors = [error for future in started if (error := future.exception()) is not None]
         if errors:
             for future in started:
                 if future.exception() is None:
                     future.result().kill()
             raise errors[0]
-        sandboxes = [f.result() for f in started]
-        self.pids = sorted(s.pid for s in sandboxes)
-        self._idle: asyncio.Queue[_Sandbox] | None = None
-        self._sandboxes = sandboxes
+        environments = [f.result() for f in started]
+        self.pids = sorted(e.pid for e in environments)
+        self._idle: asyncio.Queue[EnvironmentT] | None = None
+        self._environments = environments
         self._replacements: set[asyncio.Task[None]] = set()
         self._closed = False
 
-    def _queue(self) -> asyncio.Queue[_Sandbox]:
+    def pool(self) -> LambdaPool[EnvironmentT]:
+        return self
+
+    def _queue(self) -> asyncio.Queue[EnvironmentT]:
         # Made on first use: the queue belongs to the server's event loop, which starts later.
         if self._idle is None:
             self._idle = asyncio.Queue()
-            for sandbox in self._sandboxes:
-                self._idle.put_nowait(sandbox)
+            for environment in self._environments:
+                self._idle.put_nowait(environment)
         return self._idle
 
-    async def invoke(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        idle = self._queue()
-        sandbox = await idle.get()
-        loop = asyncio.get_running_loop()
-        # The function's timeout runs from the start of its invocation, not from the request's arrival.
-        context.deadline = time.monotonic() + self._timeout
+    @contextlib.asynccontextmanager
+    async def environment(self) -> AsyncIterator[EnvironmentT]:
+        """A free environment for one invocation; one that fails under it (timeout, crash, given up on) is replaced."""
+        environment = await self._queue().get()
         try:
-            result = await asyncio.wait_for(
-                loop.run_in_executor(None, sandbox.call, event, context), timeout=self._timeout
-            )
+            yield environment
         except HandlerError:
-            self._release(sandbox)
+            self._release(environment)
             raise
-        except BaseException as exc:
+        except BaseException:
             # Timed out, crashed, or given up on by the gateway while still running: the environment
             # is not reused (Lambda discards one whose invocation timed out), a fresh one replaces it.
-            self._discard(sandbox, loop)
-            if isinstance(exc, TimeoutError):
-                raise InvocationTimeoutError from exc
+            self._discard(environment, asyncio.get_running_loop())
             raise
-        self._release(sandbox)
-        return result
+        self._release(environment)
 
-    def _release(self, sandbox: _Sandbox) -> None:
+    async def invoke(self: LambdaPool[_Sandbox], event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        try:
+            async with self.environment() as sandbox:
+                # The function's timeout runs from the start of its invocation, not from the request's arrival.
+                context.deadline = time.monotonic() + self.timeout_seconds
+                return await asyncio.wait_for(
+                    loop.run_in_executor(None, sandbox.call, event, context), timeout=self.timeout_seconds
+                )
+        except TimeoutError as exc:
+            raise InvocationTimeoutError from exc
+
+    def _release(self, environment: EnvironmentT) -> None:
         if self._closed:
             # Retired by a reload while this request ran: it finished, now the environment goes.
-            sandbox.kill()
+            environment.kill()
         else:
-            self._queue().put_nowait(sandbox)
+            self._queue().put_nowait(environment)
 
-    def _discard(self, sandbox: _Sandbox, loop: asyncio.AbstractEventLoop) -> None:
-        sandbox.kill()
-        if sandbox in self._sandboxes:
-            self._sandboxes.remove(sandbox)
+    def _discard(self, environment: EnvironmentT, loop: asyncio.AbstractEventLoop) -> None:
+        environment.kill()
+        if environment in self._environments:
+            self._environments.remove(environment)
         if self._closed:
             return
         task = loop.create_task(self._replace())
@@ -264,9 +257,7 @@ class LambdaPool:
 
     async def _replace(self) -> None:
         try:
-            fresh = await asyncio.get_running_loop().run_in_executor(
-                None, _Sandbox, self._entry_point, self._server_dir
-            )
+            fresh = await asyncio.get_running_loop().run_in_executor(None, self._start)
         except InstanceInitError as exc:
             # Lambda would retry the init on the next request; here the next requests get the 503.
             print(f"mcpkit dev: a replacement instance failed its init phase: {exc}", file=sys.stderr)
@@ -274,25 +265,41 @@ class LambdaPool:
         if self._closed:
             fresh.kill()
             return
-        self._sandboxes.append(fresh)
+        self._environments.append(fresh)
         self._queue().put_nowait(fresh)
 
     def close(self) -> None:
         """Stop the environments; one still running a request (a reload retired it) goes when that ends."""
         self._closed = True
-        idle = list(self._sandboxes)
+        idle = list(self._environments)
         if self._idle is not None:
             idle = []
             while not self._idle.empty():
                 idle.append(self._idle.get_nowait())
-        for sandbox in idle:
-            sandbox.kill()
+        for environment in idle:
+            environment.kill()
+
+
+def buffered_pool(
+    instances: int = 1,
+    *,
+    timeout_seconds: float = contract.INTEGRATION_TIMEOUT_SECONDS - 1,
+    server_dir: Path | None = None,
+    entry_point: str = "handlers.lambda_handler:handler",
+) -> LambdaPool[_Sandbox]:
+    """Instances that run the buffered handler (`handlers.lambda_handler.handler`), as the managed runtime does."""
+    folder = None if server_dir is None else str(server_dir)
+    return LambdaPool(lambda: _Sandbox(entry_point, folder), instances, timeout_seconds=timeout_seconds)
 
 
 class Lambda(Protocol):
     """What the gateway invokes: one instance, a pool of them, or `mcpkit dev`'s reloading generations."""
 
     async def invoke(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]: ...
+
+    def pool(self) -> LambdaPool[Any]:
+        """The instances a request is served by (a streamed response takes one for its whole length)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -388,7 +395,7 @@ class LocalGateway:
             return _json_message(404, "Not Found")
         route, path_parameters = match
 
-        event = self._event(scope, request_headers, body, route, path_parameters)
+        event = self._event(scope, request_headers, body, route.key, path_parameters)
         context = LambdaContext(aws_request_id=event["requestContext"]["requestId"])
         try:
             result = await asyncio.wait_for(
@@ -439,7 +446,7 @@ class LocalGateway:
         scope: Scope,
         headers: dict[str, str],
         body: bytes,
-        route: _Route,
+        route_key: str,
         path_parameters: dict[str, str],
     ) -> dict[str, Any]:
         client_ip = (scope.get("client") or ("127.0.0.1", 0))[0]
@@ -459,7 +466,7 @@ class LocalGateway:
             text_body, is_base64 = base64.b64encode(body).decode(), True
         event: dict[str, Any] = {
             "version": "2.0",
-            "routeKey": route.key,
+            "routeKey": route_key,
             "rawPath": scope["path"],
             "rawQueryString": query,
             "headers": headers,
@@ -476,7 +483,7 @@ class LocalGateway:
                     "userAgent": headers.get("user-agent", ""),
                 },
                 "requestId": base64.b64encode(uuid.uuid4().bytes[:12]).decode(),
-                "routeKey": route.key,
+                "routeKey": route_key,
                 "stage": "$default",
                 "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
                 "timeEpoch": int(now.timestamp() * 1000),

@@ -45,7 +45,7 @@ def snapshot(folder: Path) -> dict[str, float]:
 class ReloadingInstance:
     """The gateway's Lambda: the current generation of instances, replaced when the server folder changes."""
 
-    def __init__(self, build: Callable[[], LambdaPool], folder: Path, report: Callable[[str], None]) -> None:
+    def __init__(self, build: Callable[[], LambdaPool[Any]], folder: Path, report: Callable[[str], None]) -> None:
         self._build = build
         self._folder = folder
         self._report = report
@@ -55,7 +55,12 @@ class ReloadingInstance:
         self._thread.start()
 
     async def invoke(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        return await self._current.invoke(event, context)
+        result: dict[str, Any] = await self._current.invoke(event, context)
+        return result
+
+    def pool(self) -> LambdaPool[Any]:
+        """The current generation: a request is served whole by the generation it started on."""
+        return self._current
 
     def close(self) -> None:
         self._stop.set()
