@@ -286,6 +286,31 @@ def test_a_client_that_goes_away_mid_stream_cancels_the_tool(streaming: Served, 
     assert cancelled.is_set()
 
 
+def test_a_result_that_asks_for_input_ends_the_stream_and_its_sealed_state_opens_on_the_next_call(
+    streaming: Served,
+) -> None:
+    # GIVEN a 2026-07-28 tool that reports progress, then asks the person (InputRequiredResult)
+    caller = Caller(streaming.url, MODERN)
+    capabilities: dict[str, Any] = {"io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}}}
+    message, headers = caller.request("confirm", {}, BOTH)
+    message["params"]["_meta"] |= capabilities
+    asked = post(streaming.url, message, headers)
+
+    # THEN the question is the result that ends the stream, its requestState sealed by the kit
+    assert asked.kinds == ["notifications/progress", "result"]
+    result = asked.last["result"]
+    assert result["resultType"] == "input_required"
+    assert result["requestState"] not in (None, "asked")
+    # AND the answer with that state is served like any other call
+    message["params"] |= {
+        "inputResponses": {"confirm": {"action": "accept", "content": {"ok": True}}},
+        "requestState": result["requestState"],
+    }
+    done = post(streaming.url, message, headers)
+    assert done.kinds == ["notifications/progress", "result"]
+    assert done.last["result"]["content"][0]["text"] == "confirmed=True"
+
+
 def test_lists_listen_and_refusals_are_answered_as_without_the_switch(streaming: Served, buffered: Served) -> None:
     for served in (streaming, buffered):
         # A list is what the OAuth scope filter reads as JSON: it never streams.

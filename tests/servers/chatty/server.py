@@ -10,6 +10,7 @@ import asyncio
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPError
+from mcp_types import ElicitRequest, ElicitRequestFormParams, ElicitResult, InputRequiredResult
 
 mcp = MCPServer("chatty", version="1.0.0")
 
@@ -66,3 +67,17 @@ async def hold(ctx: Context) -> str:
         cancelled.set()
         raise
     return "never"
+
+
+@mcp.tool()
+async def confirm(ctx: Context) -> str | InputRequiredResult:
+    """Report progress, then ask the person to confirm (2026-07-28: a result that asks, sealed state)."""
+    await ctx.report_progress(progress=1, total=2)
+    answer = (ctx.input_responses or {}).get("confirm")
+    if ctx.request_state != "asked" or not isinstance(answer, ElicitResult) or answer.content is None:
+        schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+        question = ElicitRequest(params=ElicitRequestFormParams(message="Write the report?", requested_schema=schema))
+        return InputRequiredResult(
+            result_type="input_required", input_requests={"confirm": question}, request_state="asked"
+        )
+    return f"confirmed={answer.content['ok']}"
