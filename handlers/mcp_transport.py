@@ -466,20 +466,20 @@ async def _before_the_deadline(
 
     A Lambda function that times out is killed mid-request: the caller gets API Gateway's bare 500,
     the whole timeout is billed, and the instance is replaced (a cold start). Anything that waits
-    (a slow tool, a hung call) is cancelled here instead, while there is still time to say why. A
-    tool that blocks the event loop cannot be interrupted; the function's timeout still ends it.
+    (a slow tool, a hung call) is cancelled here instead, while there is still time to say why; an
+    answer that has begun as an event stream (`stream_responses`) ends with that error as its last
+    event. A tool that blocks the event loop cannot be interrupted; the function's timeout still ends it.
     """
     context = scope.get("aws.context")
     if context is None:
         await serve(send)
         return
-    started = streaming = False
+    start: Message | None = None
 
     async def tracking(reply: Message) -> None:
-        nonlocal started, streaming
+        nonlocal start
         if reply["type"] == "http.response.start":
-            started = True
-            streaming = Headers(raw=reply["headers"]).get("content-type", "").startswith("text/event-stream")
+            start = reply
         await send(reply)
 
     seconds = context.get_remaining_time_in_millis() / 1000 - DEADLINE_MARGIN_SECONDS
@@ -488,19 +488,23 @@ async def _before_the_deadline(
         async with timeout:
             await serve(tracking)
     except TimeoutError:
-        if not timeout.expired() or (started and not streaming):
+        if not timeout.expired() or (start is not None and not _is_event_stream(start)):
             raise
         logging.getLogger("handlers").error("request %s ran out of time", message.get("method"))
         text = (
             f"{message.get('method')} did not finish within the function's timeout (timeout_seconds in "
             "mcpkit.toml) and was stopped; long work belongs in an asynchronous task (see the long-task template)."
         )
-        if streaming:
+        if start is not None:
             # The answer has begun as an event stream: it ends with the error as its last event.
             last = _error_event(message.get("id"), text)
             await send({"type": "http.response.body", "body": last, "more_body": False})
             return
         await jsonrpc_error(200, INTERNAL_ERROR, text, request_id=message.get("id"))(scope, receive, send)
+
+
+def _is_event_stream(start: Message) -> bool:
+    return Headers(raw=start["headers"]).get("content-type", "").startswith("text/event-stream")
 
 
 def _error_event(request_id: Any, text: str) -> bytes:
