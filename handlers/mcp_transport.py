@@ -4,6 +4,8 @@ The SDK serves each POST statelessly (JSON responses, no in-memory session), so 
 instance can answer any request. What the handshake revisions expect of a session — an
 `Mcp-Session-Id` from `initialize`, 404 once it has ended, `DELETE` to end it — is kept in
 DynamoDB here. 2026-07-28 requests carry everything in each request and go straight through.
+Behind a streaming front (`stream_responses`), a request whose handler sends progress or log
+notifications is answered as an event stream while it runs; every other one as JSON.
 
 The SDK's session manager must be `run()` exactly once, but Mangum runs the ASGI lifespan on
 every invocation (python-sdk #3121). So the lifespan is off in Mangum and `McpTransport.start()`
@@ -134,7 +136,7 @@ class McpTransport:
         own 2026-07-28 entry does, with the negotiated version instead of an envelope. The answer is
         the same JSON-RPC body with status 200, except that an unexpected exception is an
         INTERNAL_ERROR without its text (the legacy dispatcher sends `str(exc)` with code 0).
-        On a streaming front it defers as the 2026-07-28 entry does (`_json_unless_notified`).
+        On a streaming front it defers as the 2026-07-28 entry does (`_EventSink`).
         """
         from mcp.server.connection import Connection
         from mcp.server.runner import modern_error_data, serve_one
@@ -230,15 +232,12 @@ class _EventSink:
                 if not committed:
                     committed = True
                     await send({"type": "http.response.start", "status": 200, "headers": self._format.headers})
-                await send({"type": "http.response.body", "body": event or _PING, "more_body": True})
+                await send({"type": "http.response.body", "body": event or self._format.ping, "more_body": True})
             if committed:
                 await send({"type": "http.response.body", "body": self._format.event(answer[0]), "more_body": False})
             else:
                 await _json(answer[0])(scope, receive, send)
             group.cancel_scope.cancel()
-
-
-_PING = b": ping\r\n\r\n"
 
 
 async def end_listen_at_once(

@@ -112,6 +112,8 @@ class EventStream:
     headers: list[tuple[bytes, bytes]]
     ping_seconds: float
     event: Callable[[JSONRPCResponse | JSONRPCError | JSONRPCNotification], bytes]
+    # The SDK writes its keepalive inline; a comment line, which SSE clients skip.
+    ping: bytes = b": ping\r\n\r\n"
 
 
 def event_stream() -> EventStream:

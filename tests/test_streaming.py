@@ -61,7 +61,7 @@ class Served:
     thread: threading.Thread
 
 
-def serve(folder: Path, *, stream_responses: bool) -> Served:
+def serve(folder: Path, *, stream_responses: bool, timeout_seconds: float = TIMEOUT_SECONDS) -> Served:
     settings = Settings(
         server=f"{folder / 'server.py'}:mcp",
         table_name=TEST_TABLE,
@@ -80,7 +80,7 @@ def serve(folder: Path, *, stream_responses: bool) -> Served:
             await runtime.transport.stop()
             await send({"type": "lifespan.shutdown.complete"})
             return
-        scope["aws.context"] = LambdaContext(deadline=time.monotonic() + TIMEOUT_SECONDS)
+        scope["aws.context"] = LambdaContext(deadline=time.monotonic() + timeout_seconds)
         await runtime.app(scope, receive, send)
 
     port = free_port()
@@ -117,12 +117,24 @@ def buffered(aws: EmbeddedAws, tmp_path_factory: pytest.TempPathFactory) -> Iter
     stop(served)
 
 
+@pytest.fixture(scope="module")
+def patient(aws: EmbeddedAws, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The streaming server with a timeout well past the SDK's 15 s keepalive interval."""
+    folder = tmp_path_factory.mktemp("servers") / "chatty_patient"
+    shutil.copytree(CHATTY, folder)
+    served = serve(folder, stream_responses=True, timeout_seconds=60)
+    yield served
+    stop(served)
+
+
 @dataclass
 class Answer:
     status: int
     content_type: str
     # Each JSON-RPC message with the monotonic time its `data:` line arrived.
     messages: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    # When each SSE comment line (the keepalive) arrived.
+    pings: list[float] = field(default_factory=list)
     body: bytes = b""
     sent_at: float = 0.0
     ended_at: float = 0.0
@@ -148,6 +160,8 @@ def post(url: str, message: dict[str, Any], headers: dict[str, str]) -> Answer:
             for line in response.iter_lines():
                 if line.startswith("data:"):
                     answer.messages.append((time.monotonic(), json.loads(line[5:])))
+                elif line.startswith(":"):
+                    answer.pings.append(time.monotonic())
         else:
             answer.body = response.read()
             answer.messages.append((time.monotonic(), json.loads(answer.body)))
@@ -236,6 +250,20 @@ def test_without_the_switch_a_reporting_tool_is_answered_with_json_as_before(buf
     assert answer.content_type == "application/json"
     (message,) = (m for _, m in answer.messages)
     assert (message["id"], message["result"]["content"][0]["text"]) == (7, "report done")
+
+
+@pytest.mark.slow
+def test_a_quiet_tool_that_outlasts_the_keepalive_interval_gets_a_pinged_stream(patient: Served) -> None:
+    # GIVEN a handshake-revision call of a tool that sends nothing for 17 s (the SDK's 2026-07-28
+    # entry, whose behaviour the handshake path copies, commits the stream after 15 s of silence)
+    answer = Caller(patient.url, HANDSHAKE).call("ponder", {"seconds": 17})
+    # THEN the client is kept reading by an event stream, which ends with the result
+    assert answer.content_type.startswith("text/event-stream")
+    assert answer.kinds == ["result"]
+    assert answer.last["result"]["content"][0]["text"] == "pondered 17.0 s"
+    # AND kept alive while the tool was still quiet
+    assert len(answer.pings) == 1
+    assert answer.messages[0][0] - answer.pings[0] > 1
 
 
 @pytest.mark.parametrize("revision", REVISIONS)

@@ -36,6 +36,13 @@ async def quiet() -> str:
 
 
 @mcp.tool()
+async def ponder(seconds: float) -> str:
+    """Think quietly for `seconds`, then answer."""
+    await asyncio.sleep(seconds)
+    return f"pondered {seconds} s"
+
+
+@mcp.tool()
 async def overrun(ctx: Context) -> str:
     """Report progress, then wait far past any function timeout."""
     await ctx.report_progress(progress=1, total=2)
