@@ -50,7 +50,7 @@ def create_runtime(settings: Settings) -> Runtime:
     # MCPServer() configures the `mcp` logger at INFO; in Lambda every line is billed CloudWatch ingestion.
     logging.getLogger("mcp").setLevel(settings.sdk_log_level)
     table = Table(settings.table_name)
-    transport = McpTransport(server, settings.max_body_bytes)
+    transport = McpTransport(server, settings.max_body_bytes, stream_responses=settings.stream_responses)
     oauth: OAuthServer | None = None
     if settings.auth_mode == "oauth":
         from handlers.auth.server import OAuthServer

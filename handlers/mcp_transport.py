@@ -4,6 +4,8 @@ The SDK serves each POST statelessly (JSON responses, no in-memory session), so 
 instance can answer any request. What the handshake revisions expect of a session — an
 `Mcp-Session-Id` from `initialize`, 404 once it has ended, `DELETE` to end it — is kept in
 DynamoDB here. 2026-07-28 requests carry everything in each request and go straight through.
+Behind a streaming front (`stream_responses`), a request whose handler sends progress or log
+notifications is answered as an event stream while it runs; every other one as JSON.
 
 The SDK's session manager must be `run()` exactly once, but Mangum runs the ASGI lifespan on
 every invocation (python-sdk #3121). So the lifespan is off in Mangum and `McpTransport.start()`
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     from mcp.server.context import ServerRequestContext
     from mcp.server.mcpserver import MCPServer
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-    from mcp_types import SubscriptionsListenRequestParams, SubscriptionsListenResult
+    from mcp_types import JSONRPCError, JSONRPCResponse, SubscriptionsListenRequestParams, SubscriptionsListenResult
     from starlette.types import Message, Receive, Scope, Send
 
     from handlers.auth.resource import BearerGate
@@ -57,7 +59,7 @@ ALLOWED_METHODS = "POST, DELETE"
 class McpTransport:
     """Owns the SDK session manager for the life of the instance."""
 
-    def __init__(self, server: MCPServer, max_body_bytes: int) -> None:
+    def __init__(self, server: MCPServer, max_body_bytes: int, *, stream_responses: bool = False) -> None:
         from mcp.server.transport_security import TransportSecuritySettings
         from mcp_types import SubscriptionsListenRequestParams
 
@@ -75,6 +77,7 @@ class McpTransport:
         lowlevel_server(server).add_request_handler(
             "subscriptions/listen", SubscriptionsListenRequestParams, end_listen_at_once
         )
+        self._stream_responses = stream_responses
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -102,6 +105,28 @@ class McpTransport:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._manager.handle_request(scope, receive, send)
 
+    def streams(self, scope: Scope, message: dict[str, Any]) -> bool:
+        """Whether `message` may be answered as an event stream: the front streams and the client accepts one.
+
+        A list never streams: its JSON body is what `_only_permitted` filters by the token's scopes.
+        """
+        return self._stream_responses and message.get("method") not in LISTS and _accepts(scope)[1]
+
+    async def modern(self, scope: Scope, receive: Receive, send: Send, message: dict[str, Any]) -> None:
+        """Serve one 2026-07-28 request through the SDK's own entry.
+
+        On a streaming front the SDK defers: JSON if the handler ends without sending a notification,
+        an event stream from the first one on. It also commits the stream after 15 s of silence, to
+        ping every 15 s: a tool may now run up to 900 s, and a client's read timeout (30 s in the
+        official Python client) would otherwise give up on a quiet one long before its JSON came.
+        """
+        if self.streams(scope, message):
+            from handlers.sdk_adapter import serve_modern_request
+
+            await serve_modern_request(self._manager, scope, receive, send, json_response=False)
+            return
+        await self._manager.handle_request(scope, receive, send)
+
     async def answer(self, scope: Scope, receive: Receive, send: Send, request: dict[str, Any], version: str) -> None:
         """Answer one handshake-revision request (not `initialize`) as the SDK's stateless JSON path would.
 
@@ -111,6 +136,7 @@ class McpTransport:
         own 2026-07-28 entry does, with the negotiated version instead of an envelope. The answer is
         the same JSON-RPC body with status 200, except that an unexpected exception is an
         INTERNAL_ERROR without its text (the legacy dispatcher sends `str(exc)` with code 0).
+        On a streaming front it defers as the 2026-07-28 entry does (`_EventSink`).
         """
         from mcp.server.connection import Connection
         from mcp.server.runner import modern_error_data, serve_one
@@ -123,27 +149,95 @@ class McpTransport:
         from handlers.sdk_adapter import lifespan_state, single_exchange_context
 
         request_id, params = request["id"], request.get("params")
+        events = _EventSink() if self.streams(scope, request) else None
         context = single_exchange_context(
             transport=TransportContext(kind="streamable-http", can_send_request=False),
             request_id=request_id,
             message_metadata=ServerMessageMetadata(request_context=Request(scope, receive)),
             progress_token=progress_token_from_params(params),
+            sink=None if events is None else events.sink,
         )
-        reply: JSONRPCResponse | JSONRPCError
-        try:
-            result = await serve_one(
-                self._manager.app,
-                context,
-                request["method"],
-                params,
-                connection=Connection.from_envelope(version, None, None),
-                lifespan_state=lifespan_state(self._manager),
-            )
-            reply = JSONRPCResponse(jsonrpc="2.0", id=request_id, result=result)
-        except Exception as exc:  # noqa: BLE001 - the wire boundary: every failure becomes a JSON-RPC error
-            reply = JSONRPCError(jsonrpc="2.0", id=request_id, error=modern_error_data(exc))
-        body = reply.model_dump_json(by_alias=True, exclude_unset=True)
-        await Response(body, media_type="application/json")(scope, receive, send)
+
+        async def reply() -> JSONRPCResponse | JSONRPCError:
+            try:
+                result = await serve_one(
+                    self._manager.app,
+                    context,
+                    request["method"],
+                    params,
+                    connection=Connection.from_envelope(version, None, None),
+                    lifespan_state=lifespan_state(self._manager),
+                )
+            except Exception as exc:  # noqa: BLE001 - the wire boundary: every failure becomes a JSON-RPC error
+                return JSONRPCError(jsonrpc="2.0", id=request_id, error=modern_error_data(exc))
+            return JSONRPCResponse(jsonrpc="2.0", id=request_id, result=result)
+
+        if events is None:
+            await _json(await reply())(scope, receive, send)
+            return
+        await events.json_unless_notified(reply, scope, receive, send)
+
+
+def _json(reply: JSONRPCResponse | JSONRPCError) -> Response:
+    return Response(reply.model_dump_json(by_alias=True, exclude_unset=True), media_type="application/json")
+
+
+class _EventSink:
+    """What the handshake path needs of the SDK's deferral, which lives inline in its 2026-07-28 entry.
+
+    JSON if the handler ends without sending a notification; from the first one on, an event stream
+    carrying each notification as it is sent and then the answer. After `ping_seconds` of silence
+    the stream is committed anyway and pinged, for the reason `McpTransport.modern` gives.
+    """
+
+    def __init__(self) -> None:
+        import anyio
+
+        from handlers.sdk_adapter import event_stream
+
+        self.sink, self._events = anyio.create_memory_object_stream[bytes](0)
+        self._format = event_stream()
+
+    async def json_unless_notified(
+        self,
+        reply: Callable[[], Awaitable[JSONRPCResponse | JSONRPCError]],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        import anyio
+
+        answer: list[JSONRPCResponse | JSONRPCError] = []
+
+        async def run() -> None:
+            async with self.sink:
+                answer.append(await reply())
+
+        async def end_on_disconnect(group: anyio.CancelScope) -> None:
+            # A client that goes away cancels the handler, as on the SDK's event-stream path.
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            group.cancel()
+
+        committed = False
+        async with self._events, anyio.create_task_group() as group:
+            group.start_soon(run)
+            group.start_soon(end_on_disconnect, group.cancel_scope)
+            while True:
+                event: bytes | None = None
+                with anyio.move_on_after(self._format.ping_seconds) as waiting:
+                    event = await anext(self._events, None)
+                if event is None and not waiting.cancelled_caught:
+                    break  # the handler has answered
+                if not committed:
+                    committed = True
+                    await send({"type": "http.response.start", "status": 200, "headers": self._format.headers})
+                await send({"type": "http.response.body", "body": event or self._format.ping, "more_body": True})
+            if committed:
+                await send({"type": "http.response.body", "body": self._format.event(answer[0]), "more_body": False})
+            else:
+                await _json(answer[0])(scope, receive, send)
+            group.cancel_scope.cancel()
 
 
 async def end_listen_at_once(
@@ -310,7 +404,7 @@ class McpEndpoint:
                 await refusal(scope, receive, send)
                 return
             # 2026-07-28: self-contained requests, no session, no DynamoDB.
-            await self._transport(scope, receive, send)
+            await self._transport.modern(scope, receive, send, message)
             return
 
         if message.get("method") == "initialize":
@@ -371,18 +465,20 @@ async def _before_the_deadline(
 
     A Lambda function that times out is killed mid-request: the caller gets API Gateway's bare 500,
     the whole timeout is billed, and the instance is replaced (a cold start). Anything that waits
-    (a slow tool, a hung call) is cancelled here instead, while there is still time to say why. A
-    tool that blocks the event loop cannot be interrupted; the function's timeout still ends it.
+    (a slow tool, a hung call) is cancelled here instead, while there is still time to say why; an
+    answer that has begun as an event stream (`stream_responses`) ends with that error as its last
+    event. A tool that blocks the event loop cannot be interrupted; the function's timeout still ends it.
     """
     context = scope.get("aws.context")
     if context is None:
         await serve(send)
         return
-    started = False
+    start: Message | None = None
 
     async def tracking(reply: Message) -> None:
-        nonlocal started
-        started = started or reply["type"] == "http.response.start"
+        nonlocal start
+        if reply["type"] == "http.response.start":
+            start = reply
         await send(reply)
 
     seconds = context.get_remaining_time_in_millis() / 1000 - DEADLINE_MARGIN_SECONDS
@@ -391,17 +487,32 @@ async def _before_the_deadline(
         async with timeout:
             await serve(tracking)
     except TimeoutError:
-        if not timeout.expired() or started:
+        if not timeout.expired() or (start is not None and not _is_event_stream(start)):
             raise
         logging.getLogger("handlers").error("request %s ran out of time", message.get("method"))
-        refusal = jsonrpc_error(
-            200,
-            INTERNAL_ERROR,
+        text = (
             f"{message.get('method')} did not finish within the function's timeout (timeout_seconds in "
-            "mcpkit.toml) and was stopped; long work belongs in an asynchronous task (see the long-task template).",
-            request_id=message.get("id"),
+            "mcpkit.toml) and was stopped; long work belongs in an asynchronous task (see the long-task template)."
         )
-        await refusal(scope, receive, send)
+        if start is not None:
+            # The answer has begun as an event stream: it ends with the error as its last event.
+            last = _error_event(message.get("id"), text)
+            await send({"type": "http.response.body", "body": last, "more_body": False})
+            return
+        await jsonrpc_error(200, INTERNAL_ERROR, text, request_id=message.get("id"))(scope, receive, send)
+
+
+def _is_event_stream(start: Message) -> bool:
+    return Headers(raw=start["headers"]).get("content-type", "").startswith("text/event-stream")
+
+
+def _error_event(request_id: Any, text: str) -> bytes:
+    from mcp_types import ErrorData, JSONRPCError
+
+    from handlers.sdk_adapter import event_stream
+
+    error = JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=INTERNAL_ERROR, message=text))
+    return event_stream().event(error)
 
 
 def _owner(user: AuthenticatedUser | None) -> str | None:
