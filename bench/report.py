@@ -109,6 +109,8 @@ def summarise(
             "lambda_usd_per_gb_second_arm64": costs.LAMBDA_USD_PER_GB_SECOND_ARM64,
             "lambda_usd_per_request": costs.LAMBDA_USD_PER_REQUEST,
             "http_api_usd_per_request": costs.HTTP_API_USD_PER_REQUEST,
+            "function_url_usd_per_request": costs.FUNCTION_URL_USD_PER_REQUEST,
+            "lambda_streamed_usd_per_gb_beyond_6_mb": costs.LAMBDA_STREAMED_USD_PER_GB,
             "dynamodb_usd_per_wru": costs.DYNAMODB_USD_PER_WRU,
             "dynamodb_usd_per_rru": costs.DYNAMODB_USD_PER_RRU,
             "cloudwatch_logs_usd_per_gb": costs.CLOUDWATCH_LOGS_USD_PER_BYTE * 1e9,

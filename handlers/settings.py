@@ -69,6 +69,8 @@ class Settings(EnvSettings):
     kms_key_id: str = ""
     cognito_user_pool_id: str = ""
     cognito_client_id: str = ""
+    # Instead of the id, behind a function URL: the id would close a cycle in the stack (handlers/auth/app_client.py).
+    cognito_client_name: str = ""
     cognito_domain: str = Field(default="", description="Managed-login base URL, e.g. https://x.auth.<region>...")
     # The local sign-in form of `mcpkit dev`; refused whenever the code runs inside AWS Lambda.
     dev_login: bool = False
@@ -92,7 +94,8 @@ class Settings(EnvSettings):
             needed = {
                 "MCPKIT_KMS_KEY_ID": self.kms_key_id,
                 "MCPKIT_COGNITO_USER_POOL_ID": self.cognito_user_pool_id,
-                "MCPKIT_COGNITO_CLIENT_ID": self.cognito_client_id,
+                "MCPKIT_COGNITO_CLIENT_ID (or MCPKIT_COGNITO_CLIENT_NAME)": self.cognito_client_id
+                or self.cognito_client_name,
             }
             if not self.dev_login:
                 needed["MCPKIT_COGNITO_DOMAIN"] = self.cognito_domain

@@ -318,7 +318,9 @@ def cache_key(spec: BundleSpec) -> str:
     hasher.feed("pruned", repr((PRUNED, sorted(DIST_INFO_NOISE))).encode())
     for source_root, arcroot in _source_roots(spec):
         for path in _source_files(source_root):
-            hasher.feed(f"file:{(arcroot / path.relative_to(source_root)).as_posix()}", path.read_bytes())
+            # The exec bit is part of the package: Lambda runs handlers/stream_bootstrap as the exec wrapper.
+            mode = "x" if os.access(path, os.X_OK) else "-"
+            hasher.feed(f"file:{(arcroot / path.relative_to(source_root)).as_posix()}:{mode}", path.read_bytes())
     return hasher.hexdigest()
 
 
@@ -460,7 +462,8 @@ def _copy_sources(spec: BundleSpec, site: Path) -> None:
         for path in _source_files(source_root):
             destination = site / arcroot / path.relative_to(source_root)
             destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, destination)
+            # With the mode: an executable (the streaming front's exec wrapper) must stay one in the zip.
+            shutil.copy(path, destination)
 
 
 def _compile(site: Path, python_version: str, *, sourceless: bool = False) -> None:

@@ -67,6 +67,8 @@ FREE: Final[dict[str, str]] = {
     "AWS::Lambda::Function": "billed per request and GB-second only; nothing while idle",
     "AWS::Lambda::Alias": "no charge",
     "AWS::Lambda::Permission": "no charge",
+    "AWS::Lambda::Url": "function URL: no charge of its own; its requests are billed as Lambda requests and "
+    "duration, and a streamed response's bytes beyond its first 6 MB at $0.008 per GB",
     "AWS::ApiGatewayV2::Api": "HTTP API: billed per request only",
     "AWS::ApiGatewayV2::Stage": "no charge",
     "AWS::ApiGatewayV2::Route": "no charge",

@@ -8,6 +8,12 @@ Per call:
   million requests; duration is billed per 1 ms, rounded up (https://aws.amazon.com/lambda/pricing/).
 - API Gateway HTTP API: $1.00 per million requests (first 300 million a month; a request is
   metered per 512 KB) (https://aws.amazon.com/api-gateway/pricing/).
+- Lambda function URL (the `stream_responses` front): no charge of its own; its requests are
+  Lambda requests and duration as above ("Function URLs are included in Lambda's request and
+  duration pricing", https://aws.amazon.com/lambda/pricing/). A streamed response is free up to
+  6 MB; the bytes beyond that are $0.008 per GB (the "Lambda HTTP response streaming" price of
+  the same page; its free tier is 100 GiB a month). The MCP responses the kit streams are a few
+  KB, so that price applies only to a tool that returns more than 6 MB.
 - DynamoDB on-demand (since the 2024-11-01 price cut): $0.625 per million write request units,
   $0.125 per million read request units (https://aws.amazon.com/dynamodb/pricing/on-demand/).
 - CloudWatch Logs: $0.50 per GB ingested, standard class (https://aws.amazon.com/cloudwatch/pricing/).
@@ -42,6 +48,11 @@ SECONDS_PER_MONTH: Final = 730 * 3600
 LAMBDA_USD_PER_GB_SECOND_ARM64: Final = 0.0000133334
 LAMBDA_USD_PER_REQUEST: Final = 0.20 / 1_000_000
 HTTP_API_USD_PER_REQUEST: Final = 1.00 / 1_000_000
+FUNCTION_URL_USD_PER_REQUEST: Final = 0.0
+LAMBDA_STREAMED_USD_PER_GB: Final = 0.008
+LAMBDA_STREAMED_FREE_BYTES_PER_RESPONSE: Final = 6 * 1024 * 1024
+# AWS meters data in GB of 2^30 bytes.
+BYTES_PER_GB: Final = 1024**3
 DYNAMODB_USD_PER_WRU: Final = 0.625 / 1_000_000
 DYNAMODB_USD_PER_RRU: Final = 0.125 / 1_000_000
 CLOUDWATCH_LOGS_USD_PER_GB_INGESTED: Final = 0.50

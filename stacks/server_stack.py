@@ -96,6 +96,7 @@ class ServerStack(Stack):
             ),
             alarm_error_threshold=cfg.alarms.error_threshold,
             alarm_p99_latency=Duration.millis(cfg.alarms.p99_latency_ms),
+            stream_responses=cfg.stream_responses,
         )
 
         CfnOutput(self, "McpServerUrl", value=self.server.mcp_url, description="The MCP endpoint (Streamable HTTP)")

@@ -40,6 +40,8 @@ class OAuthConfig:
     required_group: str | None = None
     # Redirect URI schemes allowed besides https, loopback http and reverse-domain ones (mcpkit.toml).
     redirect_schemes: frozenset[str] = frozenset()
+    # Behind a function URL the stack names the client instead of passing its id (handlers/auth/app_client.py).
+    upstream_client_name: str = ""
 
     @property
     def region(self) -> str:
@@ -62,4 +64,5 @@ class OAuthConfig:
             permissions=settings.permissions,
             required_group=settings.required_group,
             redirect_schemes=frozenset(settings.redirect_schemes),
+            upstream_client_name=settings.cognito_client_name,
         )

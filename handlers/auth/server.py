@@ -322,9 +322,18 @@ class OAuthServer:
         if self.config.dev_mode:
             target = f"{urls.path(DEV_LOGIN_PATH)}?{urlencode({'txn': txn})}"
         else:
-            target = self.upstream.authorize_url(
-                callback=urls.path("/oauth/callback"), state=txn, challenge=upstream_challenge
-            )
+            try:
+                target = self.upstream.authorize_url(
+                    callback=urls.path("/oauth/callback"), state=txn, challenge=upstream_challenge
+                )
+            except UpstreamError as exc:
+                # A deployment fault (handlers/auth/app_client.py), not the person's: say so, and whom to tell.
+                logger.error("cannot start the upstream sign-in: %s", exc)
+                return error_page(
+                    "Sign-in unavailable",
+                    f"This server cannot start a sign-in: {exc}. Tell the server's operator.",
+                    503,
+                )
         return RedirectResponse(target, 302, headers=NO_STORE)
 
     def _finish(self, urls: ServerUrls, transaction: Transaction, identity: Identity) -> Response:

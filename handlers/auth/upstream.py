@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from handlers.auth.app_client import AppClientNotFoundError, find_client_id
 from handlers.auth.config import CLOCK_LEEWAY_SECONDS
 from handlers.auth.tokens import pkce_challenge
 from handlers.store import StoreUnavailableError, aws_client, aws_dependency
@@ -68,6 +69,7 @@ class CognitoUpstream:
         self._transport = transport  # tests stand in for Cognito's HTTPS endpoints
         self._client: CognitoIdentityProviderClient | None = None
         self._secret: str | None = None
+        self._client_id: str | None = config.upstream_client_id or None
         self._jwks: dict[str, Any] = {}
         self._jwks_fetched: float | None = None
         self._lock = threading.Lock()
@@ -90,14 +92,28 @@ class CognitoUpstream:
         """SnapStart restore: new connections; the secret and the pool's keys stay valid."""
         self._client = None
 
+    def client_id(self) -> str:
+        """The app client's id: from the environment, or found once by its name (handlers/auth/app_client.py)."""
+        if self._client_id is None:
+            with self._lock:
+                if self._client_id is None:
+                    try:
+                        self._client_id = find_client_id(
+                            self._idp, self._config.user_pool_id, self._config.upstream_client_name
+                        )
+                    except AppClientNotFoundError as exc:
+                        raise UpstreamError(f"sign-in is not set up: {exc}") from exc
+        return self._client_id
+
     def client_secret(self) -> str:
         # The one read of the secret per instance: the stack grants DescribeUserPoolClient for it.
         if self._secret is None:
+            client_id = self.client_id()
             with self._lock:
                 if self._secret is None:
                     with aws_dependency("Cognito", "DescribeUserPoolClient"):
                         described = self._idp.describe_user_pool_client(
-                            UserPoolId=self._config.user_pool_id, ClientId=self._config.upstream_client_id
+                            UserPoolId=self._config.user_pool_id, ClientId=client_id
                         )["UserPoolClient"]
                     self._secret = str(described["ClientSecret"])
         return self._secret
@@ -106,7 +122,7 @@ class CognitoUpstream:
         query = urlencode(
             {
                 "response_type": "code",
-                "client_id": self._config.upstream_client_id,
+                "client_id": self.client_id(),
                 "redirect_uri": callback,
                 "scope": UPSTREAM_SCOPES,
                 "state": state,
@@ -120,7 +136,7 @@ class CognitoUpstream:
         """Cognito's authorization code → verified ID token → the person's identity."""
         import httpx2
 
-        basic = base64.b64encode(f"{self._config.upstream_client_id}:{self.client_secret()}".encode()).decode()
+        basic = base64.b64encode(f"{self.client_id()}:{self.client_secret()}".encode()).decode()
         try:
             async with httpx2.AsyncClient(timeout=5.0, follow_redirects=False, transport=self._transport) as http:
                 response = await http.post(
@@ -130,7 +146,7 @@ class CognitoUpstream:
                         "code": code,
                         "redirect_uri": callback,
                         "code_verifier": verifier,
-                        "client_id": self._config.upstream_client_id,
+                        "client_id": self.client_id(),
                     },
                     headers={"Authorization": f"Basic {basic}", "Accept": "application/json"},
                 )
@@ -156,7 +172,7 @@ class CognitoUpstream:
                 id_token,
                 key,
                 algorithms=["RS256"],
-                audience=self._config.upstream_client_id,
+                audience=self.client_id(),
                 issuer=self.issuer,
                 leeway=CLOCK_LEEWAY_SECONDS,
                 options={"require": ["sub", "exp", "iat", "aud", "iss"]},
@@ -218,14 +234,12 @@ class CognitoUpstream:
         from botocore.exceptions import BotoCoreError, ClientError
 
         secret_hash = base64.b64encode(
-            hmac.new(
-                self.client_secret().encode(), (username + self._config.upstream_client_id).encode(), hashlib.sha256
-            ).digest()
+            hmac.new(self.client_secret().encode(), (username + self.client_id()).encode(), hashlib.sha256).digest()
         ).decode()
         try:
             result = self._idp.admin_initiate_auth(
                 UserPoolId=self._config.user_pool_id,
-                ClientId=self._config.upstream_client_id,
+                ClientId=self.client_id(),
                 AuthFlow="ADMIN_USER_PASSWORD_AUTH",
                 AuthParameters={"USERNAME": username, "PASSWORD": password, "SECRET_HASH": secret_hash},
             )

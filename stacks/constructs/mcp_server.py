@@ -1,5 +1,8 @@
 """`McpServer`: a remote MCP server on Lambda behind an HTTP API, with its table and (optionally) OAuth.
 
+With `stream_responses=True` the front is a Lambda function URL in RESPONSE_STREAM mode instead
+(`_add_function_url`): see "Streaming front" in docs/infrastructure.md for what that changes.
+
 Why an HTTP API (API Gateway v2) with only the `$default` stage, and not a REST API:
 - $1.00 instead of $3.50 per million requests (first pricing tier);
 - no stage prefix in the URL, so the RFC 9728 / RFC 8414 well-known documents are at the host
@@ -16,7 +19,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
-from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
+import jsii
+from aws_cdk import (
+    Acknowledgment,
+    ArnFormat,
+    Duration,
+    IStableStringProducer,
+    Lazy,
+    RemovalPolicy,
+    Stack,
+    Validations,
+)
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_certificatemanager as acm
@@ -31,14 +44,20 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from mcpkit import gateway_contract as contract
+from stacks.constructs import oauth
 from stacks.constructs.oauth import McpOAuth
-from stacks.constructs.observability import McpObservability
+from stacks.constructs.observability import FunctionUrlMetrics, HttpApiMetrics, McpObservability
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
 HANDLER: Final = "handlers.lambda_handler.handler"
 ALIAS_NAME: Final = "live"
+# Python's managed runtime cannot stream a response, so behind a function URL the runtime's exec
+# wrapper replaces its bootstrap with the kit's own Runtime API client (handlers/stream_runtime.py).
+EXEC_WRAPPER: Final = "/var/task/handlers/stream_bootstrap"
+# Lambda's ceiling for one invocation, which is all that bounds a request through a function URL.
+MAX_STREAM_TIMEOUT_SECONDS: Final = 900
 # The function's whole access to its table: item reads and writes, queries, conditions; no Scan, no admin.
 # TransactWriteItems is not an IAM action (cfn-lint W3037): a transaction is authorized by the Put/Update/
 # Delete/ConditionCheckItem permissions of the items it contains, which are all here.
@@ -109,6 +128,25 @@ def cfn_response_parameters(mappings: Mapping[int, Mapping[str, str]]) -> dict[s
         }
         for status, pairs in sorted(mappings.items())
     }
+
+
+def function_url_cors_methods() -> list[str]:
+    """The contract's methods as a function URL takes them: OPTIONS is not a value it accepts.
+
+    Lambda answers a preflight itself from the URL's CORS configuration, before the function runs.
+    """
+    return [m for m in contract.CORS_ALLOW_METHODS if m != "OPTIONS"]
+
+
+@jsii.implements(IStableStringProducer)
+class _Later:
+    """A value known only after construction (the function URL), for a property set before it."""
+
+    def __init__(self) -> None:
+        self.value: str | None = None
+
+    def produce(self) -> str | None:
+        return self.value
 
 
 def route_keys(auth: Literal["none", "oauth"]) -> list[str]:
@@ -183,13 +221,18 @@ class McpServer(Construct):
         point_in_time_recovery: bool = True,
         alarm_error_threshold: int = 5,
         alarm_p99_latency: Duration = Duration.seconds(5),  # noqa: B008 - immutable CDK value
+        stream_responses: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
-        if timeout.to_seconds() >= contract.INTEGRATION_TIMEOUT_SECONDS:
+        if stream_responses:
+            if timeout.to_seconds() > MAX_STREAM_TIMEOUT_SECONDS:
+                raise ValueError(f"timeout must be at most {MAX_STREAM_TIMEOUT_SECONDS} s: Lambda's own limit")
+            if custom_domain is not None:
+                raise ValueError("a function URL has no custom domain of its own (it needs CloudFront in front)")
+        elif timeout.to_seconds() >= contract.INTEGRATION_TIMEOUT_SECONDS:
             raise ValueError(
                 f"timeout must be under {contract.INTEGRATION_TIMEOUT_SECONDS} s: API Gateway cuts the request off"
             )
-        stack = Stack.of(self)
         removal = RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY
         retention = retention_days(log_retention_days)
 
@@ -216,32 +259,48 @@ class McpServer(Construct):
                 )
             )
 
-        # The API exists before the function: its URL feeds Cognito's callback, whose client id feeds the
-        # function's environment. Routes (API -> integration -> function) come after, so there is no cycle.
-        self.api = apigwv2.HttpApi(
-            self,
-            "Api",
-            description=description or f"MCP server {service_name}",
-            create_default_stage=False,
-            # One canonical URL per server: with a custom domain, execute-api would be a second resource URL.
-            disable_execute_api_endpoint=custom_domain is not None,
-            cors_preflight=apigwv2.CorsPreflightOptions(
-                allow_origins=list(allowed_origins),
-                allow_methods=[apigwv2.CorsHttpMethod(m) for m in contract.CORS_ALLOW_METHODS],
-                allow_headers=list(contract.CORS_ALLOW_HEADERS),
-                expose_headers=list(contract.CORS_EXPOSE_HEADERS),
-                max_age=Duration.seconds(contract.CORS_MAX_AGE_SECONDS),
-            ),
-        )
-        self.base_url = f"https://{custom_domain.domain_name}" if custom_domain is not None else self.api.api_endpoint
-        self.mcp_url = f"{self.base_url}/mcp"
+        self.api: apigwv2.HttpApi | None = None
+        self.function_url: lambda_.FunctionUrl | None = None
+        # The function URL exists only once the alias does, so Cognito's callback is filled in then.
+        later_url = _Later()
+        if stream_responses:
+            # Ends with "/": https://<url id>.lambda-url.<region>.on.aws/
+            self.base_url = Lazy.string(later_url)
+            self.mcp_url = f"{self.base_url}mcp"
+            callback_url = f"{self.base_url}oauth/callback"
+        else:
+            # The API exists before the function: its URL feeds Cognito's callback, whose client id feeds the
+            # function's environment. Routes (API -> integration -> function) come after, so there is no cycle.
+            self.api = apigwv2.HttpApi(
+                self,
+                "Api",
+                description=description or f"MCP server {service_name}",
+                create_default_stage=False,
+                # One canonical URL per server: with a custom domain, execute-api would be a second resource URL.
+                disable_execute_api_endpoint=custom_domain is not None,
+                cors_preflight=apigwv2.CorsPreflightOptions(
+                    allow_origins=list(allowed_origins),
+                    allow_methods=[apigwv2.CorsHttpMethod(m) for m in contract.CORS_ALLOW_METHODS],
+                    allow_headers=list(contract.CORS_ALLOW_HEADERS),
+                    expose_headers=list(contract.CORS_EXPOSE_HEADERS),
+                    max_age=Duration.seconds(contract.CORS_MAX_AGE_SECONDS),
+                ),
+            )
+            self.base_url = (
+                f"https://{custom_domain.domain_name}" if custom_domain is not None else self.api.api_endpoint
+            )
+            self.mcp_url = f"{self.base_url}/mcp"
+            callback_url = f"{self.base_url}/oauth/callback"
 
         self.oauth: McpOAuth | None = None
         if auth == "oauth":
             self.oauth = McpOAuth(
                 self,
                 "OAuth",
-                callback_url=f"{self.base_url}/oauth/callback",
+                callback_url=callback_url,
+                # Function -> environment -> client -> callback -> function URL -> alias -> function would be a
+                # cycle: behind a function URL the runtime finds the client by name (handlers/auth/app_client.py).
+                client_name=oauth.APP_CLIENT_NAME if stream_responses else None,
                 feature_plan=oauth_feature_plan,
                 mfa=oauth_mfa,
                 self_sign_up=oauth_self_sign_up,
@@ -279,6 +338,8 @@ class McpServer(Construct):
             environment.update(self.oauth.environment.as_env())
             self.oauth.grant_runtime(self.role)
         environment["MCPKIT_SESSION_KEY"] = self._session_key(retention)
+        if stream_responses:
+            environment["AWS_LAMBDA_EXEC_WRAPPER"] = EXEC_WRAPPER
 
         self.function = lambda_.Function(
             self,
@@ -323,10 +384,68 @@ class McpServer(Construct):
         # SnapStart works on published versions only; the API calls the alias, never $LATEST.
         self.alias = lambda_.Alias(self, "LiveAlias", alias_name=ALIAS_NAME, version=self.function.current_version)
 
+        if stream_responses:
+            self.function_url = self._add_function_url(allowed_origins)
+            later_url.value = self.function_url.url
+        else:
+            assert self.api is not None
+            self._add_http_api(
+                self.api, auth, retention, removal, throttle_rate_limit, throttle_burst_limit, custom_domain
+            )
+
+        self.observability = McpObservability(
+            self,
+            "Observability",
+            function=self.function,
+            front=FunctionUrlMetrics(self.function, self.alias) if stream_responses else HttpApiMetrics(self.api),
+            table=self.table,
+            alarms=alarms,
+            dashboard=dashboard,
+            error_threshold=alarm_error_threshold,
+            p99_latency=alarm_p99_latency,
+            alarm_topic=alarm_topic,
+        )
+
+    def _add_function_url(self, allowed_origins: Sequence[str]) -> lambda_.FunctionUrl:
+        """The streaming front: a function URL on the `live` alias, public, CORS answered by Lambda.
+
+        Auth type NONE: the function is the OAuth resource server and checks every request itself. For
+        NONE, CDK grants `*` both lambda:InvokeFunctionUrl (FunctionUrlAuthType NONE) and, since Lambda's
+        October 2025 authorization change, lambda:InvokeFunction (InvokedViaFunctionUrl true), each on the
+        alias; without the second a new URL answers 403 (docs.aws.amazon.com/lambda/latest/dg/urls-auth.html).
+        CORS: a function URL allows no OPTIONS in its method list (Lambda answers preflights itself).
+        """
+        return lambda_.FunctionUrl(
+            self,
+            "FunctionUrl",
+            function=self.alias,
+            auth_type=lambda_.FunctionUrlAuthType.NONE,
+            invoke_mode=lambda_.InvokeMode.RESPONSE_STREAM,
+            cors=lambda_.FunctionUrlCorsOptions(
+                allowed_origins=list(allowed_origins),
+                allowed_methods=[lambda_.HttpMethod(m) for m in function_url_cors_methods()],
+                allowed_headers=list(contract.CORS_ALLOW_HEADERS),
+                exposed_headers=list(contract.CORS_EXPOSE_HEADERS),
+                max_age=Duration.seconds(contract.CORS_MAX_AGE_SECONDS),
+            ),
+        )
+
+    def _add_http_api(
+        self,
+        api: apigwv2.HttpApi,
+        auth: Literal["none", "oauth"],
+        retention: logs.RetentionDays,
+        removal: RemovalPolicy,
+        throttle_rate_limit: float,
+        throttle_burst_limit: int,
+        custom_domain: CustomDomainProps | None,
+    ) -> None:
+        """The buffered front: `$default` stage (throttled, access-logged), one integration, the served routes."""
+        stack = Stack.of(self)
         self.stage = apigwv2.HttpStage(
             self,
             "DefaultStage",
-            http_api=self.api,
+            http_api=api,
             stage_name="$default",
             auto_deploy=True,
             throttle=apigwv2.ThrottleSettings(rate_limit=throttle_rate_limit, burst_limit=throttle_burst_limit),
@@ -347,10 +466,10 @@ class McpServer(Construct):
         )
         for route_key in route_keys(auth):
             method, path = route_key.split(" ", 1)
-            self.api.add_routes(path=path, methods=[apigwv2.HttpMethod(method)], integration=self.integration)
+            api.add_routes(path=path, methods=[apigwv2.HttpMethod(method)], integration=self.integration)
         if auth == "oauth":
-            self._map_challenge()
-        Validations.of(self.api).acknowledge(
+            self._map_challenge(api)
+        Validations.of(api).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-APIG4",
                 reason="Authorization is the function's job (MCP OAuth resource server): an API Gateway JWT "
@@ -360,22 +479,9 @@ class McpServer(Construct):
         )
 
         if custom_domain is not None:
-            self._add_custom_domain(custom_domain)
+            self._add_custom_domain(api, custom_domain)
 
-        self.observability = McpObservability(
-            self,
-            "Observability",
-            function=self.function,
-            api=self.api,
-            table=self.table,
-            alarms=alarms,
-            dashboard=dashboard,
-            error_threshold=alarm_error_threshold,
-            p99_latency=alarm_p99_latency,
-            alarm_topic=alarm_topic,
-        )
-
-    def _map_challenge(self) -> None:
+    def _map_challenge(self, api: apigwv2.HttpApi) -> None:
         """Put the function's challenge back on `WWW-Authenticate` for 401/403.
 
         API Gateway renames a Lambda-returned WWW-Authenticate to x-amzn-remapped-www-authenticate
@@ -384,7 +490,7 @@ class McpServer(Construct):
         the reserved list of the `http-api-parameter-mapping` page). The L2 integration does not expose
         response parameters, hence the L1 property.
         """
-        cfn_integrations = [c for c in self.api.node.find_all() if isinstance(c, apigwv2.CfnIntegration)]
+        cfn_integrations = [c for c in api.node.find_all() if isinstance(c, apigwv2.CfnIntegration)]
         if len(cfn_integrations) != 1:
             raise RuntimeError(f"expected the one Lambda integration, found {len(cfn_integrations)}")
         cfn_integrations[0].add_property_override(
@@ -481,7 +587,7 @@ class McpServer(Construct):
                 )
             )
 
-    def _add_custom_domain(self, props: CustomDomainProps) -> None:
+    def _add_custom_domain(self, api: apigwv2.HttpApi, props: CustomDomainProps) -> None:
         certificate = props.certificate
         if certificate is None:
             if props.hosted_zone is None:
@@ -499,7 +605,7 @@ class McpServer(Construct):
             certificate=certificate,
             security_policy=apigwv2.SecurityPolicy.TLS_1_2,
         )
-        apigwv2.ApiMapping(self, "ApiMapping", api=self.api, domain_name=self.domain_name, stage=self.stage)
+        apigwv2.ApiMapping(self, "ApiMapping", api=api, domain_name=self.domain_name, stage=self.stage)
         if props.hosted_zone is not None:
             route53.ARecord(
                 self,

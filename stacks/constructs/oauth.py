@@ -20,6 +20,8 @@ from constructs import Construct
 # Scopes in Cognito are `<resource server identifier>/<scope name>`.
 RESOURCE_SERVER_ID: Final = "mcpkit"
 TOOLS_SCOPE: Final = "mcp:tools"
+# Behind a function URL the function finds its app client by this name (handlers/auth/app_client.py).
+APP_CLIENT_NAME: Final = "mcpkit"
 # Cognito rejects domain prefixes that contain these words.
 _RESERVED_IN_PREFIX: Final = re.compile(r"aws|amazon|cognito")
 
@@ -43,12 +45,19 @@ class OAuthEnvironment:
     user_pool_id: str
     client_id: str
     domain_url: str
+    # Set when the function cannot be given the client's id without a cycle (a function URL front).
+    client_name: str | None = None
 
     def as_env(self) -> dict[str, str]:
+        client = (
+            {"MCPKIT_COGNITO_CLIENT_NAME": self.client_name}
+            if self.client_name is not None
+            else {"MCPKIT_COGNITO_CLIENT_ID": self.client_id}
+        )
         return {
             "MCPKIT_KMS_KEY_ID": self.kms_key_id,
             "MCPKIT_COGNITO_USER_POOL_ID": self.user_pool_id,
-            "MCPKIT_COGNITO_CLIENT_ID": self.client_id,
+            **client,
             "MCPKIT_COGNITO_DOMAIN": self.domain_url,
         }
 
@@ -62,6 +71,7 @@ class McpOAuth(Construct):
         construct_id: str,
         *,
         callback_url: str,
+        client_name: str | None = None,
         feature_plan: Literal["essentials", "plus"] = "essentials",
         mfa: Literal["off", "optional", "required"] = "optional",
         self_sign_up: bool = False,
@@ -142,8 +152,11 @@ class McpOAuth(Construct):
         self.resource_server = self.user_pool.add_resource_server(
             "ResourceServer", identifier=RESOURCE_SERVER_ID, scopes=[tools_scope]
         )
+        self.client_name = client_name
         self.client = self.user_pool.add_client(
             "Client",
+            # Named only when the function looks the client up by its name; otherwise as before.
+            user_pool_client_name=client_name,
             # Confidential: the function exchanges the code server-side with the secret, which it reads
             # through cognito-idp:DescribeUserPoolClient (no copy of the secret anywhere else).
             generate_secret=True,
@@ -206,6 +219,7 @@ class McpOAuth(Construct):
             user_pool_id=self.user_pool.user_pool_id,
             client_id=self.client.user_pool_client_id,
             domain_url=self.domain.base_url(),
+            client_name=client_name,
         )
 
     def grant_runtime(self, grantee: iam.IGrantable) -> None:
@@ -220,6 +234,8 @@ class McpOAuth(Construct):
                     "cognito-idp:DescribeUserPoolClient",
                     "cognito-idp:AdminGetUser",
                     "cognito-idp:AdminListGroupsForUser",
+                    # The client is found by name at the first sign-in (a function URL front).
+                    *(["cognito-idp:ListUserPoolClients"] if self.client_name is not None else []),
                 ],
                 resources=[self.user_pool.user_pool_arn],
             )

@@ -1,10 +1,15 @@
 """Alarms and a dashboard for one MCP server: the four signals that mean users are failing.
 
 Both are opt-in because both have a monthly price (README, "What a server costs"); the metrics
-they read are AWS's own and free, in the Lambda and API Gateway consoles either way.
+they read are AWS's own and free, in the Lambda and API Gateway consoles either way. The front's
+request, error and latency metrics come from the HTTP API or, behind a function URL, from Lambda's
+`Url*` metrics of the `live` alias's URL.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
 
 from aws_cdk import Duration
 from aws_cdk import aws_apigatewayv2 as apigwv2
@@ -18,6 +23,97 @@ from constructs import Construct
 PERIOD = Duration.minutes(5)
 
 
+class FrontMetrics(Protocol):
+    """What the dashboard and the alarms read from whatever answers HTTP in front of the function."""
+
+    @property
+    def alarm_prefix(self) -> str:
+        """The start of its 5xx and latency alarms' logical ids ("Api5xx", "Url5xx")."""
+
+    @property
+    def server_errors_alarm(self) -> str: ...
+    @property
+    def latency_alarm(self) -> str: ...
+    @property
+    def requests_title(self) -> str: ...
+    @property
+    def latency_title(self) -> str: ...
+
+    def requests(self, statistic: str) -> cloudwatch.Metric: ...
+    def client_errors(self, statistic: str) -> cloudwatch.Metric: ...
+    def server_errors(self, statistic: str) -> cloudwatch.Metric: ...
+    def latency(self, statistic: str) -> cloudwatch.Metric: ...
+
+
+class HttpApiMetrics:
+    alarm_prefix = "Api"
+    server_errors_alarm = "The HTTP API answered 5xx (function errors, integration timeouts, 503 from the store)."
+    latency_alarm = "p99 latency of the HTTP API stayed high for 15 minutes."
+    requests_title = "API requests and errors"
+    latency_title = "API latency (ms)"
+
+    def __init__(self, api: apigwv2.HttpApi | None) -> None:
+        if api is None:
+            raise ValueError("the HTTP API front needs its API")
+        self._api = api
+
+    def requests(self, statistic: str) -> cloudwatch.Metric:
+        return self._api.metric_count(period=PERIOD, statistic=statistic)
+
+    def client_errors(self, statistic: str) -> cloudwatch.Metric:
+        return self._api.metric_client_error(period=PERIOD, statistic=statistic)
+
+    def server_errors(self, statistic: str) -> cloudwatch.Metric:
+        return self._api.metric_server_error(period=PERIOD, statistic=statistic)
+
+    def latency(self, statistic: str) -> cloudwatch.Metric:
+        return self._api.metric_latency(period=PERIOD, statistic=statistic)
+
+
+@dataclass(frozen=True)
+class FunctionUrlMetrics:
+    """Lambda's function URL metrics (AWS/Lambda, `Url*`) of the URL on the alias.
+
+    Dimensions FunctionName + Resource (`<function>:<alias>`), as Lambda publishes them for the URL of
+    one alias (docs.aws.amazon.com/lambda/latest/dg/urls-monitoring.html). UrlRequestLatency runs until
+    the response ends, so for a streamed response it is the whole stream, not the time to first byte.
+    """
+
+    function: lambda_.IFunction
+    alias: lambda_.Alias
+    alarm_prefix: str = "Url"
+    server_errors_alarm: str = "The function URL answered 5xx (function errors, timeouts, 503 from the store)."
+    latency_alarm: str = (
+        "p99 latency of the function URL stayed high for 15 minutes (a streamed response counts until its end)."
+    )
+    requests_title: str = "Function URL requests and errors"
+    latency_title: str = "Function URL latency, whole stream (ms)"
+
+    def _metric(self, metric_name: str, statistic: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace="AWS/Lambda",
+            metric_name=metric_name,
+            dimensions_map={
+                "FunctionName": self.function.function_name,
+                "Resource": f"{self.function.function_name}:{self.alias.alias_name}",
+            },
+            period=PERIOD,
+            statistic=statistic,
+        )
+
+    def requests(self, statistic: str) -> cloudwatch.Metric:
+        return self._metric("UrlRequestCount", statistic)
+
+    def client_errors(self, statistic: str) -> cloudwatch.Metric:
+        return self._metric("Url4xxCount", statistic)
+
+    def server_errors(self, statistic: str) -> cloudwatch.Metric:
+        return self._metric("Url5xxCount", statistic)
+
+    def latency(self, statistic: str) -> cloudwatch.Metric:
+        return self._metric("UrlRequestLatency", statistic)
+
+
 class McpObservability(Construct):
     def __init__(
         self,
@@ -25,7 +121,7 @@ class McpObservability(Construct):
         construct_id: str,
         *,
         function: lambda_.Function,
-        api: apigwv2.HttpApi,
+        front: FrontMetrics,
         table: dynamodb.Table,
         alarms: bool = False,
         dashboard: bool = False,
@@ -40,8 +136,8 @@ class McpObservability(Construct):
 
         errors = function.metric_errors(period=PERIOD, statistic=cloudwatch.Stats.SUM)
         throttles = function.metric_throttles(period=PERIOD, statistic=cloudwatch.Stats.SUM)
-        server_errors = api.metric_server_error(period=PERIOD, statistic=cloudwatch.Stats.SUM)
-        latency_p99 = api.metric_latency(period=PERIOD, statistic=cloudwatch.Stats.p(99))
+        server_errors = front.server_errors(cloudwatch.Stats.SUM)
+        latency_p99 = front.latency(cloudwatch.Stats.p(99))
 
         def create(
             metric: cloudwatch.Metric,
@@ -78,14 +174,14 @@ class McpObservability(Construct):
                 ),
                 create(
                     server_errors,
-                    "Api5xx",
-                    "The HTTP API answered 5xx (function errors, integration timeouts, 503 from the store).",
+                    f"{front.alarm_prefix}5xx",
+                    front.server_errors_alarm,
                     error_threshold,
                 ),
                 create(
                     latency_p99,
-                    "ApiLatencyP99",
-                    "p99 latency of the HTTP API stayed high for 15 minutes.",
+                    f"{front.alarm_prefix}LatencyP99",
+                    front.latency_alarm,
                     p99_latency.to_milliseconds(),
                     evaluation_periods=3,
                     comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -107,17 +203,13 @@ class McpObservability(Construct):
             )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
-                title="API requests and errors",
-                left=[
-                    api.metric_count(period=PERIOD, statistic=cloudwatch.Stats.SUM),
-                    api.metric_client_error(period=PERIOD, statistic=cloudwatch.Stats.SUM),
-                    server_errors,
-                ],
+                title=front.requests_title,
+                left=[front.requests(cloudwatch.Stats.SUM), front.client_errors(cloudwatch.Stats.SUM), server_errors],
                 width=12,
             ),
             cloudwatch.GraphWidget(
-                title="API latency (ms)",
-                left=[api.metric_latency(period=PERIOD, statistic=cloudwatch.Stats.p(50)), latency_p99],
+                title=front.latency_title,
+                left=[front.latency(cloudwatch.Stats.p(50)), latency_p99],
                 width=12,
             ),
         )

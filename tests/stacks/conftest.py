@@ -1,7 +1,8 @@
 """One synthesized CDK app per test session, shared by every infrastructure test.
 
 The app holds a stack for each server in servers/, for each rendered template of
-server_templates/, and for fixture servers that switch on every optional feature. It is
+server_templates/, and for fixture servers that switch on every optional feature, on both fronts
+(the HTTP API, and the function URL of `stream_responses`). It is
 synthesized once, with cdk-nag attached exactly as app.py does, so a passing session also means
 zero unacknowledged nag findings. Lambda zips come from the real bundler and its `.build/` cache.
 """
@@ -89,6 +90,33 @@ domain_name = "tools.example.org"
 certificate_arn = "arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
 """
 
+# The streaming front (a function URL): with defaults, with OAuth, and with everything it allows switched on.
+STREAM_TOML = "stream_responses = true\n"
+STREAM_OAUTH_TOML = 'stream_responses = true\nauth = "oauth"\n'
+STREAM_FULL_TOML = """
+stream_responses = true
+auth = "oauth"
+stage = "dev"
+timeout_seconds = 900
+memory_mb = 1024
+allowed_origins = ["https://app.example.com"]
+reserved_concurrency = 10
+dashboard = true
+log_retention_days = 14
+
+[oauth]
+required_group = "mcp-users"
+
+[alarms]
+topic_arn = "arn:aws:sns:eu-west-1:123456789012:alerts"
+p99_latency_ms = 20000
+"""
+STREAM_FIXTURES = {
+    "fixture-stream": STREAM_TOML,
+    "fixture-stream-oauth": STREAM_OAUTH_TOML,
+    "fixture-stream-full": STREAM_FULL_TOML,
+}
+
 FIXTURE_SERVER_PY = '''"""A fixture server for the infrastructure tests."""
 
 from mcp.server.mcpserver import MCPServer
@@ -157,7 +185,8 @@ def _synthesize(root: Path) -> float:
     servers_dir.mkdir()
     for real in discover_servers(ROOT / "servers"):
         (servers_dir / real.name).symlink_to(real.path.resolve(), target_is_directory=True)
-    for name, toml in (("fixture-full", FULL_OAUTH_TOML), ("fixture-oauth", DEFAULT_OAUTH_TOML)):
+    fixtures = {"fixture-full": FULL_OAUTH_TOML, "fixture-oauth": DEFAULT_OAUTH_TOML, **STREAM_FIXTURES}
+    for name, toml in fixtures.items():
         (servers_dir / name).mkdir()
         (servers_dir / name / SERVER_FILE).write_text(FIXTURE_SERVER_PY, encoding="utf-8")
         (servers_dir / name / "mcpkit.toml").write_text(toml, encoding="utf-8")

@@ -292,3 +292,22 @@ def test_a_rendered_template_brings_its_requirements_and_lock(tmp_path: Path) ->
     assert spec.requirement_files == (ROOT / "requirements.txt", server / "requirements.txt")
     check_fresh(spec.lock, spec.requirement_files)
     assert "httpx==0.28.1" in spec.lock.read_text(encoding="utf-8")
+
+
+def test_an_executable_source_stays_executable_in_the_zip(kit: Path, tmp_path: Path) -> None:
+    """`stream_responses` points AWS_LAMBDA_EXEC_WRAPPER at handlers/stream_bootstrap, which Lambda execs."""
+    script = kit / "handlers" / "stream_bootstrap"
+    script.write_text("#!/bin/sh\nexec true\n", encoding="utf-8")
+    script.chmod(0o755)
+    spec = BundleSpec(root=kit, server_dir=kit / "servers" / "demo")
+    bundle = build_bundle(spec, cache_dir=tmp_path / "cache", installer=_fake_installer, report=False)
+    with zipfile.ZipFile(bundle.path) as archive:
+        modes = {i.filename: i.external_attr >> 16 for i in archive.infolist()}
+    assert modes["handlers/stream_bootstrap"] == 0o100755
+    assert modes["handlers/lambda_handler.py"] == 0o100644
+    # The mode is an input of the package: losing the exec bit must not reuse the cached zip.
+    script.chmod(0o644)
+    rebuilt = build_bundle(spec, cache_dir=tmp_path / "cache", installer=_fake_installer, report=False)
+    assert not rebuilt.cache_hit
+    with zipfile.ZipFile(rebuilt.path) as archive:
+        assert archive.getinfo("handlers/stream_bootstrap").external_attr >> 16 == 0o100644

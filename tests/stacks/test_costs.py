@@ -39,6 +39,8 @@ README_STACKS = {
     "tpl-notes": '`auth = "oauth"`, defaults (`server_templates/notes`)',
     "fixture-full": "every option on (a test fixture: OAuth Plus plan, 1024 MB, SnapStart, dashboard, alarms, X-Ray, "
     "custom domain, no point-in-time recovery)",
+    "fixture-stream": '`stream_responses = true`, `auth = "none"`, defaults (a test fixture)',
+    "fixture-stream-oauth": '`stream_responses = true`, `auth = "oauth"`, defaults (a test fixture)',
 }
 TARGET_NONE_USD = 0.10
 TARGET_OAUTH_USD = 1.10
@@ -206,3 +208,27 @@ def test_make_bench_keeps_the_per_call_figure_current() -> None:
     assert [a for a, b in zip(original.splitlines(), changed.splitlines(), strict=True) if a != b] == [
         next(x for x in original.splitlines() if x.startswith("Per call: "))
     ]
+
+
+def test_bench_prices_the_function_url_front_without_an_api_charge(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bench` prices a streaming subject with `front="function-url"`: Lambda alone, no $1.00 per million."""
+    # bench/ is run from the checkout (`python -m bench`), not installed.
+    monkeypatch.syspath_prepend(str(ROOT))
+    from bench import costs
+
+    durations, operations = [12_345.0, 20_000.0], {"GetItem/consistent": 1.0, "UpdateItem": 0.5}
+    http_api = costs.usd_per_million(durations, operations, 300.0)
+    function_url = costs.usd_per_million(durations, operations, 300.0, front="function-url")
+    assert http_api - function_url == pytest.approx(1.00)
+    assert costs.usd_per_million(durations, operations, 300.0, front="http-api") == http_api
+    # A streamed response is free up to 6 MB; beyond, $0.008 per GB (GB = 2^30 bytes).
+    six_mb = 6 * 1024 * 1024
+    assert costs.usd_per_million(durations, operations, 300.0, front="function-url", response_bytes=six_mb) == (
+        function_url
+    )
+    one_gb_more = costs.usd_per_million(
+        durations, operations, 300.0, front="function-url", response_bytes=six_mb + 2**30
+    )
+    assert one_gb_more - function_url == pytest.approx(0.008 * 1_000_000)
+    # The HTTP API buffers: no streaming price on its side, whatever the size.
+    assert costs.usd_per_million(durations, operations, 300.0, response_bytes=six_mb + 2**30) == http_api

@@ -11,10 +11,11 @@ from aws_cdk.custom_resources import AwsCustomResource
 
 from mcpkit import gateway_contract as contract
 from stacks.constructs.mcp_server import ACCESS_LOG_FORMAT, TABLE_ACTIONS, cfn_response_parameters, route_keys
-from stacks.constructs.oauth import RESOURCE_SERVER_ID, TOOLS_SCOPE, domain_prefix_base
+from stacks.constructs.oauth import APP_CLIENT_NAME, RESOURCE_SERVER_ID, TOOLS_SCOPE, domain_prefix_base
 from tests.stacks.conftest import template_folders
 
 if TYPE_CHECKING:
+    from mcpkit.server_config import ServerFolder
     from tests.stacks.conftest import Synth
 
 pytestmark = pytest.mark.slow
@@ -49,6 +50,11 @@ def policy_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def behind_the_http_api(synth: Synth) -> list[ServerFolder]:
+    """The servers of the buffered front; `stream_responses` ones have their own test (test_streaming_front.py)."""
+    return [s for s in synth.servers.values() if not s.config.stream_responses]
 
 
 def test_every_server_has_a_stack(synth: Synth) -> None:
@@ -103,32 +109,36 @@ def test_environment_is_runtime_environment_plus_infra_only(synth: Synth) -> Non
             expected |= {"POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false", "POWERTOOLS_TRACER_CAPTURE_ERROR": "true"}
         else:
             expected["POWERTOOLS_TRACE_DISABLED"] = "true"
-        oauth_keys = {
-            "MCPKIT_KMS_KEY_ID",
-            "MCPKIT_COGNITO_USER_POOL_ID",
-            "MCPKIT_COGNITO_CLIENT_ID",
-            "MCPKIT_COGNITO_DOMAIN",
-        }
+        streaming = server.config.stream_responses
+        if streaming:
+            expected["AWS_LAMBDA_EXEC_WRAPPER"] = "/var/task/handlers/stream_bootstrap"
+        # Behind a function URL the client is found by name: its id would close a cycle through the callback.
+        client_key = "MCPKIT_COGNITO_CLIENT_NAME" if streaming else "MCPKIT_COGNITO_CLIENT_ID"
+        oauth_keys = {"MCPKIT_KMS_KEY_ID", "MCPKIT_COGNITO_USER_POOL_ID", client_key, "MCPKIT_COGNITO_DOMAIN"}
         if server.config.auth == "oauth":
             assert oauth_keys <= set(env)
             key_id, _ = only(template, "AWS::KMS::Key")
             pool_id, _ = only(template, "AWS::Cognito::UserPool")
-            client_id, _ = only(template, "AWS::Cognito::UserPoolClient")
+            client_id, client = only(template, "AWS::Cognito::UserPoolClient")
             assert env["MCPKIT_KMS_KEY_ID"] == {"Ref": key_id}
             assert env["MCPKIT_COGNITO_USER_POOL_ID"] == {"Ref": pool_id}
-            assert env["MCPKIT_COGNITO_CLIENT_ID"] == {"Ref": client_id}
+            if streaming:
+                assert env[client_key] == client["Properties"]["ClientName"] == APP_CLIENT_NAME
+                assert client_id not in json.dumps(env)
+            else:
+                assert env[client_key] == {"Ref": client_id}
+                assert "ClientName" not in client["Properties"]
             assert "amazoncognito.com" in json.dumps(env["MCPKIT_COGNITO_DOMAIN"])
             env = {k: v for k, v in env.items() if k not in oauth_keys}
-        else:
-            assert not oauth_keys & set(env)
+        assert not {"MCPKIT_COGNITO_CLIENT_ID", "MCPKIT_COGNITO_CLIENT_NAME"} & set(env)
         assert env == expected, server.name
-        # The function cannot know its API's URL (API -> integration -> function); it reads it per request.
-        api_id, _ = only(template, "AWS::ApiGatewayV2::Api")
-        assert api_id not in json.dumps(fn["Properties"]["Environment"])
+        # The function cannot know its front's URL (front -> alias -> function); it reads it per request.
+        front_id, _ = only(template, "AWS::Lambda::Url" if streaming else "AWS::ApiGatewayV2::Api")
+        assert front_id not in json.dumps(fn["Properties"]["Environment"])
 
 
 def test_api_calls_the_live_alias_of_a_published_version(synth: Synth) -> None:
-    for server in synth.servers.values():
+    for server in behind_the_http_api(synth):
         template = synth.template(server.stack_name)
         fn_id, _ = only(template, "AWS::Lambda::Function")
         alias_id, alias = only(template, "AWS::Lambda::Alias")
@@ -151,7 +161,7 @@ def test_api_calls_the_live_alias_of_a_published_version(synth: Synth) -> None:
 
 
 def test_routes_are_exactly_the_served_paths(synth: Synth) -> None:
-    for server in synth.servers.values():
+    for server in behind_the_http_api(synth):
         template = synth.template(server.stack_name)
         integration_id, _ = only(template, "AWS::ApiGatewayV2::Integration")
         routes = of_type(template, "AWS::ApiGatewayV2::Route").values()
@@ -172,7 +182,7 @@ def test_challenge_header_mapping_matches_the_contract(synth: Synth) -> None:
         for status, pairs in contract.RESPONSE_PARAMETER_MAPPINGS.items()
     }
     assert set(expected) == {"401", "403"}
-    for server in synth.servers.values():
+    for server in behind_the_http_api(synth):
         _, integration = only(synth.template(server.stack_name), "AWS::ApiGatewayV2::Integration")
         mapping = integration["Properties"].get("ResponseParameters")
         if server.config.auth == "oauth":
@@ -193,7 +203,7 @@ def test_cfn_response_parameters_shape() -> None:
 
 
 def test_cors_is_answered_by_api_gateway_from_the_contract(synth: Synth) -> None:
-    for server in synth.servers.values():
+    for server in behind_the_http_api(synth):
         _, api = only(synth.template(server.stack_name), "AWS::ApiGatewayV2::Api")
         props = api["Properties"]
         assert props["ProtocolType"] == "HTTP"
@@ -207,7 +217,7 @@ def test_cors_is_answered_by_api_gateway_from_the_contract(synth: Synth) -> None
 
 
 def test_default_stage_throttling_and_json_access_logs(synth: Synth) -> None:
-    for server in synth.servers.values():
+    for server in behind_the_http_api(synth):
         template = synth.template(server.stack_name)
         _, stage = only(template, "AWS::ApiGatewayV2::Stage")
         props = stage["Properties"]
@@ -226,7 +236,8 @@ def test_default_stage_throttling_and_json_access_logs(synth: Synth) -> None:
 def test_log_groups_have_configured_retention(synth: Synth) -> None:
     for server in synth.servers.values():
         groups = of_type(synth.template(server.stack_name), "AWS::Logs::LogGroup").values()
-        assert len(groups) == 2
+        # The function's, and the HTTP API's access log (a function URL has none).
+        assert len(groups) == (1 if server.config.stream_responses else 2)
         assert {g["Properties"]["RetentionInDays"] for g in groups} == {server.config.log_retention_days}
 
 
@@ -354,6 +365,10 @@ def test_oauth_user_pool_client_domain_and_key(synth: Synth) -> None:
         domain = server.config.custom_domain
         if domain is not None:
             assert callback == [f"https://{domain.domain_name}/oauth/callback"]
+        elif server.config.stream_responses:
+            # The function URL ends with "/".
+            url_id, _ = only(template, "AWS::Lambda::Url")
+            assert callback == [{"Fn::Join": ["", [{"Fn::GetAtt": [url_id, "FunctionUrl"]}, "oauth/callback"]]}]
         else:
             api_id, _ = only(template, "AWS::ApiGatewayV2::Api")
             assert callback == [{"Fn::Join": ["", [{"Fn::GetAtt": [api_id, "ApiEndpoint"]}, "/oauth/callback"]]}]
@@ -427,7 +442,10 @@ def test_outputs_for_the_cli_and_the_connector(synth: Synth) -> None:
         template = synth.template(server.stack_name)
         outputs = template["Outputs"]
         url = outputs["McpServerUrl"]["Value"]
-        if server.config.custom_domain is None:
+        if server.config.stream_responses:
+            url_id, _ = only(template, "AWS::Lambda::Url")
+            assert url == {"Fn::Join": ["", [{"Fn::GetAtt": [url_id, "FunctionUrl"]}, "mcp"]]}
+        elif server.config.custom_domain is None:
             api_id, _ = only(template, "AWS::ApiGatewayV2::Api")
             assert url == {"Fn::Join": ["", [{"Fn::GetAtt": [api_id, "ApiEndpoint"]}, "/mcp"]]}
         steps = json.dumps(outputs["ConnectorSteps"]["Value"])
@@ -448,20 +466,21 @@ def test_alarms_and_dashboard(synth: Synth) -> None:
         alarms = list(of_type(template, "AWS::CloudWatch::Alarm").values())
         cfg = server.config.alarms
         # Alarms exist only with a topic to notify (each costs $0.10 a month); the dashboard only when asked for.
+        # The front's 5xx and latency: the HTTP API's, or Lambda's function URL metrics.
+        five_xx, latency_metric = (
+            (("AWS/Lambda", "Url5xxCount"), ("AWS/Lambda", "UrlRequestLatency"))
+            if server.config.stream_responses
+            else (("AWS/ApiGateway", "5xx"), ("AWS/ApiGateway", "Latency"))
+        )
         if cfg.topic_arn is None:
             assert alarms == []
         else:
             by_metric = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]): a["Properties"] for a in alarms}
-            assert set(by_metric) == {
-                ("AWS/Lambda", "Errors"),
-                ("AWS/Lambda", "Throttles"),
-                ("AWS/ApiGateway", "5xx"),
-                ("AWS/ApiGateway", "Latency"),
-            }
+            assert set(by_metric) == {("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles"), five_xx, latency_metric}
             assert by_metric["AWS/Lambda", "Errors"]["Threshold"] == cfg.error_threshold
-            assert by_metric["AWS/ApiGateway", "5xx"]["Threshold"] == cfg.error_threshold
+            assert by_metric[five_xx]["Threshold"] == cfg.error_threshold
             assert by_metric["AWS/Lambda", "Throttles"]["Threshold"] == 1
-            latency = by_metric["AWS/ApiGateway", "Latency"]
+            latency = by_metric[latency_metric]
             assert latency["Threshold"] == cfg.p99_latency_ms
             assert latency["ExtendedStatistic"] == "p99"
             assert all(a["Properties"]["TreatMissingData"] == "notBreaching" for a in alarms)
@@ -474,8 +493,22 @@ def test_alarms_and_dashboard(synth: Synth) -> None:
             continue
         _, dashboard = only(template, "AWS::CloudWatch::Dashboard")
         body = json.dumps(dashboard["Properties"]["DashboardBody"])
-        for metric in ("Invocations", "Errors", "Throttles", "Duration", "5xx", "Latency", "ThrottledRequests"):
+        for metric in (
+            "Invocations",
+            "Errors",
+            "Throttles",
+            "Duration",
+            "ThrottledRequests",
+            five_xx[1],
+            latency_metric[1],
+        ):
             assert metric in body
+        front_metrics = ("UrlRequestCount", "Url4xxCount") if server.config.stream_responses else ("Count", "4xx")
+        # The body is a Fn::Join of JSON text and tokens; its text names each metric in quotes.
+        text = "".join(
+            part for part in dashboard["Properties"]["DashboardBody"]["Fn::Join"][1] if isinstance(part, str)
+        )
+        assert all(f'"{m}"' in text for m in front_metrics), text
         assert ("Alarms" in body) == bool(alarms)
 
 
