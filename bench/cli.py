@@ -117,6 +117,30 @@ def reading_subject(example: Subject) -> Subject:
     )
 
 
+def streaming_subject(example: Subject) -> Subject:
+    """The example server with `stream_responses = true`: the function behind a streaming function URL.
+
+    Its own rows, beside the buffered ones, so the switch's price is a number: the streaming entry
+    (handlers.lambda_handler.stream_handler, which handlers/stream_runtime.py calls per invocation)
+    on one handshake revision and 2026-07-28, priced without the HTTP API's per-request charge. No
+    SnapStart rows: the switch refuses it. Informational, like the peers: the targets are the
+    buffered front's.
+    """
+    return dataclasses.replace(
+        example,
+        key="kit-example-stream",
+        label=f"{example.label}, stream_responses = true (function URL)",
+        handler="stream_subject:handler",
+        sys_path=(*example.sys_path, str(SUBJECTS_DIR)),
+        environ={**example.environ, "MCPKIT_STREAM_RESPONSES": "true"},
+        revisions=("2025-11-25", MODERN),
+        cold_revisions=("2025-11-25", MODERN),
+        max_restores=0,
+        kit=False,
+        front="function-url",
+    )
+
+
 def peer_subjects(warm_iterations: int) -> list[Subject]:
     def peer(key: str, label: str, env: Env, handler: str, **rest: Any) -> Subject:
         """A peer from bench/subjects/, answering the same `add` 2 + 40 on the same warm budget."""
@@ -255,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         subjects.append(kit_subject(name, server_dir, unpacked(runnable), args.warm))
     if subjects and subjects[0].key == "kit-example":
         subjects.append(reading_subject(subjects[0]))
+        subjects.append(streaming_subject(subjects[0]))
     subjects.extend(peers)
 
     results: dict[tuple[str, str], Measurement] = {}
@@ -282,10 +307,13 @@ def main(argv: list[str] | None = None) -> int:
                 into = results[(subject.key, revision)] if round_ else Measurement(subject.key, subject.label, revision)
                 run_cold(subject, revision, environments[subject.key], session, into)
 
-        log(f"SnapStart restore, emulated: {len(cold)} initialized processes x {args.runs} forked copies")
+        restorable = sum(1 for s, _ in cold if s.max_restores != 0)
+        log(f"SnapStart restore, emulated: {restorable} initialized processes x {args.runs} forked copies")
         for subject, revision in cold:
             session = session_for(subject, revision)
-            restores = min(args.runs, subject.max_restores or args.runs)
+            restores = args.runs if subject.max_restores is None else min(args.runs, subject.max_restores)
+            if not restores:
+                continue
             run_restores(
                 subject, revision, environments[subject.key], session, restores, results[(subject.key, revision)]
             )

@@ -58,7 +58,9 @@ def _row(m: Measurement, subject: Subject) -> dict[str, Any]:
         "initialize_dynamodb_calls": m.initialize_dynamodb_calls,
         "log_bytes_per_request": m.log_bytes_per_request,
         "usd_per_million_calls": (
-            costs.usd_per_million(m.warm_us, m.dynamodb_operations, m.log_bytes_per_request or 0.0) if warm else None
+            costs.usd_per_million(m.warm_us, m.dynamodb_operations, m.log_bytes_per_request or 0.0, front=subject.front)
+            if warm
+            else None
         ),
     }
 

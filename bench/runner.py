@@ -20,6 +20,8 @@ from mcpkit.messages import MODERN
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from bench.costs import Front
+
 PROBE: Final = Path(__file__).resolve().parent / "probe.py"
 SUBJECTS_DIR: Final = Path(__file__).resolve().parent / "subjects"
 LEGACY: Final = "own"  # the revision label for peers that speak their own fixed protocol version
@@ -48,9 +50,11 @@ class Subject:
     dynamodb_client: str | None = None
     warm_iterations: int = 2000
     warm_note: str = ""
-    # Emulated restores (forked copies) at most; None: as many as cold runs.
+    # Emulated restores (forked copies) at most; None: as many as cold runs; 0: none (no SnapStart).
     max_restores: int | None = None
     kit: bool = False
+    # What fronts the function in AWS, for its price per request (bench/costs.py).
+    front: Front = "http-api"
 
 
 @dataclass

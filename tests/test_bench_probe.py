@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -72,3 +73,44 @@ def test_a_copy_that_answers_wrongly_fails_the_run(tmp_path: Path) -> None:
     result = _probe(tmp_path, restores=2, expect="something else")
     assert "restored" in str(result["error"])  # the failure quotes what the copy answered
     assert result["restore_ns"] == []
+
+
+def test_the_streaming_subject_answers_through_the_stream_entry(tmp_path: Path) -> None:
+    # bench/subjects/stream_subject.py: the streaming front's rows time stream_handler, not the buffered handler.
+    from mcpkit.messages import MODERN, modern_meta, rpc
+    from mcpkit.server_config import load_server
+
+    # bench.events.tools_call's 2026-07-28 event (bench/ is not an importable package under pytest).
+    event = json.loads((ROOT / "tests" / "events" / "http_api_post_mcp.json").read_text())
+    params = {"name": "add", "arguments": {"a": 2, "b": 40}, "_meta": modern_meta("bench-test")}
+    event["body"] = json.dumps(rpc("tools/call", params))
+    event["headers"].update({"mcp-protocol-version": MODERN, "mcp-method": "tools/call", "mcp-name": "add"})
+    event["headers"].pop("content-length", None)
+
+    environ = load_server(ROOT / "servers" / "example").runtime_environment(root=ROOT, table_name="unused")
+    environ.update(
+        {"MCPKIT_STREAM_RESPONSES": "true", "MCPKIT_SESSION_KEY": "k" * 64, "AWS_DEFAULT_REGION": "us-east-1"}
+    )
+    job = {
+        "mode": "cold",
+        "cwd": str(ROOT),
+        "sys_path": [str(ROOT), str(ROOT / "bench" / "subjects")],
+        "handler": "stream_subject:handler",
+        "setup": [],
+        "request": json.dumps(event),
+        "expect": "42",
+        "result_path": str(tmp_path / "result.json"),
+    }
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    completed = subprocess.run(
+        [sys.executable, "-P", str(ROOT / "bench" / "probe.py"), str(tmp_path / "job.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("MCPKIT_")}, **environ},
+    )
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["error"] is None
+    assert result["first_response_ns"] > result["probe_started_ns"]
