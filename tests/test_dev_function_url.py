@@ -200,6 +200,14 @@ def test_www_authenticate_is_remapped_and_reload_and_exit_with_the_parent_still_
             time.sleep(0.2)
         assert set(_instances(server.process.pid)).isdisjoint(instances)
 
+        # AND switching the front off is refused until a restart; the running front serves on
+        config = tmp_path / "streaming" / "mcpkit.toml"
+        config.write_text(config.read_text().replace("stream_responses = true", "stream_responses = false"))
+        while "stream_responses changed; restart mcpkit dev" not in server.output():
+            assert time.monotonic() < deadline + 60, server.output()
+            time.sleep(0.2)
+        assert httpx.get(f"{_root(server)}/ticks?count=1", timeout=30).status_code == 207
+
         # AND when mcpkit dev is killed outright, its instances end with it
         survivors = _instances(server.process.pid)
         server.process.send_signal(signal.SIGKILL)
