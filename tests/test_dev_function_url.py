@@ -62,7 +62,7 @@ def test_the_handshake_revision_initializes_and_lists_tools(streaming_server: De
     sent = {**HEADERS, "mcp-session-id": session, "mcp-protocol-version": "2025-11-25"}
     httpx.post(streaming_server.url, json=rpc("notifications/initialized", id_=None), headers=sent, timeout=30)
     listed = httpx.post(streaming_server.url, json=rpc("tools/list", id_=2), headers=sent, timeout=30)
-    assert {t["name"] for t in listed.json()["result"]["tools"]} == {"add", "block"}
+    assert {t["name"] for t in listed.json()["result"]["tools"]} == {"add", "block", "crash"}
 
 
 def test_the_2026_07_28_revision_discovers_and_calls(streaming_server: DevServer) -> None:
@@ -167,6 +167,14 @@ def test_a_stream_past_the_timeout_is_cut_and_the_instance_replaced(streaming_se
     after = httpx.get(f"{_root(streaming_server)}/ticks?count=1", timeout=30)
     assert after.status_code == 207
     assert "function ran past its timeout" in streaming_server.output()
+
+
+def test_an_instance_that_dies_mid_invocation_gets_a_502_at_once_and_is_replaced(streaming_server: DevServer) -> None:
+    response = modern_post(streaming_server.url, "tools/call", {"name": "crash", "arguments": {}})
+    assert response.status_code == 502
+    assert "process exited during the invocation" in streaming_server.output()
+    answer = modern_post(streaming_server.url, "tools/call", {"name": "add", "arguments": {"a": 3, "b": 3}})
+    assert answer.json()["result"]["structuredContent"] == {"result": 6.0}
 
 
 def test_a_failure_mid_stream_cuts_the_connection(streaming_server: DevServer) -> None:

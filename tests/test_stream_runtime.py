@@ -167,7 +167,7 @@ def test_mcp_requests_stream_through_the_real_app(runtime: Runtime) -> None:
     assert isinstance(parts[0], Prelude)
     body = b"".join(part.data for part in parts if isinstance(part, Chunk))
     assert parts[0].status == 200, body
-    assert {tool["name"] for tool in json.loads(body)["result"]["tools"]} == {"add", "block"}
+    assert {tool["name"] for tool in json.loads(body)["result"]["tools"]} == {"add", "block", "crash"}
 
 
 def test_a_non_http_event_is_answered_buffered_with_the_time_left_before_the_deadline_header(
