@@ -256,9 +256,14 @@ def main() -> int:
     api = RuntimeApi(os.environ["AWS_LAMBDA_RUNTIME_API"])
     try:
         from handlers.lambda_handler import stream_handler
-    except Exception as exc:
-        logging.getLogger("handlers.stream_runtime").exception("the init phase failed")
-        api.init_error(error_document(exc))
+    except Exception as exc:  # noqa: BLE001 - any init failure is reported to Lambda through init/error
+        error = error_document(exc)
+        # One line: where and what (the whole trace goes to init/error); `mcpkit dev` shows the fix below it.
+        where = error["stackTrace"][-1].strip().splitlines()[0] if error["stackTrace"] else ""
+        logging.getLogger("handlers.stream_runtime").error(
+            "the init phase failed: %s: %s (%s)", error["errorType"], error["errorMessage"], where
+        )
+        api.init_error(error)
         # As Lambda's own runtimes do: the environment is torn down and the next request starts a new one.
         return 1
     while True:

@@ -218,7 +218,9 @@ def serve(options: DevOptions, announce: Callable[[DevReady], None], report: Cal
         try:
             if options.reload:
                 instance = ReloadingInstance(
-                    lambda: _generation(options, endpoint, names, session_key), folder_path, report
+                    lambda: _generation(options, endpoint, names, session_key, folder.config.stream_responses),
+                    folder_path,
+                    report,
                 )
             else:
                 check_server(folder_path, auth=auth)
@@ -313,7 +315,9 @@ def _open_state(options: DevOptions, report: Callable[[str], None]) -> DevState 
     return None
 
 
-def _generation(options: DevOptions, endpoint: str, names: list[str], session_key: str) -> LambdaPool[Any]:
+def _generation(
+    options: DevOptions, endpoint: str, names: list[str], session_key: str, streaming: bool
+) -> LambdaPool[Any]:
     """A new generation of instances from the folder as it is now (config re-read, as a deploy would)."""
     from mcpkit.local_gateway import InstanceInitError
 
@@ -321,6 +325,11 @@ def _generation(options: DevOptions, endpoint: str, names: list[str], session_ke
         folder = load_server(options.servers_dir / options.server)
     except ServerConfigError as exc:
         raise InstanceInitError(str(exc)) from None
+    if folder.config.stream_responses != streaming:
+        # The front (HTTP API or function URL) is chosen at start, as a deploy replaces it.
+        raise InstanceInitError(
+            f"{folder.path / 'mcpkit.toml'}: stream_responses changed; restart mcpkit dev to serve the other front"
+        )
     auth_mode = os.environ.get("MCPKIT_AUTH_MODE", "none")
     kept = {k: v for k, v in os.environ.items() if k.startswith(("MCPKIT_KMS", "MCPKIT_COGNITO", "MCPKIT_DEV_LOGIN"))}
     os.environ.update(dev_environment(folder, options, endpoint, names=names, session_key=session_key))

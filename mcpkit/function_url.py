@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 from handlers.asgi import read_body
 from mcpkit import gateway_contract as contract
-from mcpkit.local_gateway import InstanceInitError, LambdaPool, LocalGateway, _merge_headers
-from mcpkit.runtime_api import Buffered, Chunk, End, Failed, Invocation, Prelude, RuntimeApi
+from mcpkit.local_gateway import InstanceInitError, LambdaPool, LocalGateway, NoFreeInstanceError, _merge_headers
+from mcpkit.runtime_api import EXIT_ERROR, Buffered, Chunk, End, Failed, Invocation, Prelude, RuntimeApi
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -122,6 +122,10 @@ class _ResponseTooLargeError(Exception):
     pass
 
 
+class _InstanceExitedError(Exception):
+    """The runtime's process ended mid-invocation (a crash, an out-of-memory kill): it is replaced."""
+
+
 def _hide_cuts(record: logging.LogRecord) -> bool:
     # A cut is reported in one line below; uvicorn would print a traceback for it.
     return not (record.exc_info and isinstance(record.exc_info[1], ConnectionCutError))
@@ -196,7 +200,8 @@ class _Response:
     async def run(self, pool: LambdaPool[StreamingEnvironment], event: dict[str, Any]) -> None:
         cut: str | None = None
         try:
-            async with pool.environment() as environment:
+            # Lambda would start another instance; here a request waits for one, at most the function's timeout.
+            async with pool.environment(wait=pool.timeout_seconds) as environment:
                 invocation = environment.invoke(event, pool.timeout_seconds)
                 async with asyncio.timeout(pool.timeout_seconds):
                     cut = await self._relay(invocation)
@@ -204,6 +209,12 @@ class _Response:
             cut = f"the function ran past its timeout ({pool.timeout_seconds:g} s); its instance was replaced"
         except _ResponseTooLargeError:
             cut = f"the streamed response passed Lambda's {MAX_STREAMED_BYTES // 2**20} MB limit"
+        except _InstanceExitedError:
+            cut = "the instance's process exited during the invocation; it was replaced"
+        except NoFreeInstanceError:
+            # As a function URL answers a throttled invocation (every instance busy, reserved concurrency).
+            await _answer(self._send, *_message(429, "Rate Exceeded."))
+            return
         if cut is None:
             return
         if not self.started:
@@ -234,6 +245,8 @@ class _Response:
                     return "the function's response is not a valid function URL response"
                 await _answer(self._send, status, headers + self._cors, body)
                 return None
+            elif isinstance(part, Failed) and part.error.get("errorType") == EXIT_ERROR:
+                raise _InstanceExitedError
             else:
                 detail = part.error.get("errorType") if isinstance(part, Failed) else "a second response"
                 return f"the invocation failed ({detail})"

@@ -45,6 +45,9 @@ CORS_ALLOW_HEADERS: Final[tuple[str, ...]] = (
 )
 CORS_EXPOSE_HEADERS: Final[tuple[str, ...]] = ("Mcp-Session-Id", "WWW-Authenticate", "MCP-Protocol-Version")
 CORS_MAX_AGE_SECONDS: Final = 3600
+# Behind a function URL (`stream_responses`) Lambda answers CORS from the URL's configuration, whose
+# method list takes no OPTIONS (it answers preflights itself); the other lists are the same.
+FUNCTION_URL_CORS_ALLOW_METHODS: Final[tuple[str, ...]] = tuple(m for m in CORS_ALLOW_METHODS if m != "OPTIONS")
 
 # API Gateway renames a WWW-Authenticate header returned by a Lambda proxy integration to
 # x-amzn-remapped-www-authenticate (AWS "Amazon API Gateway important notes"; claude-ai-mcp #748).

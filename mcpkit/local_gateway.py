@@ -117,6 +117,10 @@ class InvocationTimeoutError(TimeoutError):
     """The invocation ran past the function's timeout; its execution environment was replaced."""
 
 
+class NoFreeInstanceError(RuntimeError):
+    """Every instance stayed busy (or none could start) for as long as the caller would wait."""
+
+
 class HandlerError(RuntimeError):
     """The handler raised; like Lambda, the environment that ran it stays warm for the next event."""
 
@@ -211,9 +215,16 @@ class LambdaPool[EnvironmentT: ExecutionEnvironment]:
         return self._idle
 
     @contextlib.asynccontextmanager
-    async def environment(self) -> AsyncIterator[EnvironmentT]:
-        """A free environment for one invocation; one that fails under it (timeout, crash, given up on) is replaced."""
-        environment = await self._queue().get()
+    async def environment(self, wait: float | None = None) -> AsyncIterator[EnvironmentT]:
+        """A free environment for one invocation; one that fails under it (timeout, crash, given up on) is replaced.
+
+        `wait`: at most that many seconds for one to be free, then NoFreeInstanceError.
+        """
+        try:
+            async with asyncio.timeout(wait):
+                environment = await self._queue().get()
+        except TimeoutError:
+            raise NoFreeInstanceError from None
         try:
             yield environment
         except HandlerError:

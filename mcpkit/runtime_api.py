@@ -25,6 +25,7 @@ from typing import Any
 PREFIX = "/2018-06-01/runtime"
 PRELUDE_END = b"\0" * 8
 HTTP_INTEGRATION_RESPONSE = "application/vnd.awslambda.http-integration-response"
+EXIT_ERROR = "Runtime.ExitError"  # Lambda's errorType for a runtime whose process ended mid-invocation
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:000000000000:function:mcpkit-local"
 
 
@@ -142,6 +143,18 @@ class _RuntimeApiHandler(BaseHTTPRequestHandler):
     # Keep-alive, as the runtime client reuses one connection for next/response/next/...
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        super().setup()
+        self.taken: list[Invocation | None] = []
+
+    def finish(self) -> None:
+        """The runtime's connection ended: an invocation it took and never answered died with its process."""
+        super().finish()
+        for invocation in self.taken:
+            if invocation is not None and self.runtime._find(invocation.request_id) is invocation:
+                self.runtime._done(invocation.request_id)
+                invocation.hand_on(Failed({"errorType": EXIT_ERROR, "errorMessage": "the runtime's process exited"}))
+
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: the runtime's own log is what a developer reads."""
 
@@ -150,6 +163,7 @@ class _RuntimeApiHandler(BaseHTTPRequestHandler):
             self._answer(404, {"errorType": "NotFound", "errorMessage": self.path})
             return
         invocation = self.runtime._next()
+        self.taken.append(invocation)
         if invocation is None:
             self._answer(500, {"errorType": "ShuttingDown", "errorMessage": "the environment is stopping"})
             return
@@ -201,7 +215,7 @@ class _RuntimeApiHandler(BaseHTTPRequestHandler):
             size = self._chunk_size()
             if size is None:
                 # The runtime's process ended mid-response (killed, crashed).
-                invocation.hand_on(Failed({"errorType": "Runtime.ExitError", "errorMessage": "the stream was cut"}))
+                invocation.hand_on(Failed({"errorType": EXIT_ERROR, "errorMessage": "the stream was cut"}))
                 return
             if size == 0:
                 break

@@ -62,7 +62,7 @@ def test_the_handshake_revision_initializes_and_lists_tools(streaming_server: De
     sent = {**HEADERS, "mcp-session-id": session, "mcp-protocol-version": "2025-11-25"}
     httpx.post(streaming_server.url, json=rpc("notifications/initialized", id_=None), headers=sent, timeout=30)
     listed = httpx.post(streaming_server.url, json=rpc("tools/list", id_=2), headers=sent, timeout=30)
-    assert {t["name"] for t in listed.json()["result"]["tools"]} == {"add", "block"}
+    assert {t["name"] for t in listed.json()["result"]["tools"]} == {"add", "block", "crash"}
 
 
 def test_the_2026_07_28_revision_discovers_and_calls(streaming_server: DevServer) -> None:
@@ -169,6 +169,14 @@ def test_a_stream_past_the_timeout_is_cut_and_the_instance_replaced(streaming_se
     assert "function ran past its timeout" in streaming_server.output()
 
 
+def test_an_instance_that_dies_mid_invocation_gets_a_502_at_once_and_is_replaced(streaming_server: DevServer) -> None:
+    response = modern_post(streaming_server.url, "tools/call", {"name": "crash", "arguments": {}})
+    assert response.status_code == 502
+    assert "process exited during the invocation" in streaming_server.output()
+    answer = modern_post(streaming_server.url, "tools/call", {"name": "add", "arguments": {"a": 3, "b": 3}})
+    assert answer.json()["result"]["structuredContent"] == {"result": 6.0}
+
+
 def test_a_failure_mid_stream_cuts_the_connection(streaming_server: DevServer) -> None:
     with httpx.stream("GET", f"{_root(streaming_server)}/fail-midway", timeout=30) as response:
         assert response.status_code == 200
@@ -199,6 +207,14 @@ def test_www_authenticate_is_remapped_and_reload_and_exit_with_the_parent_still_
             assert time.monotonic() < deadline, server.output()
             time.sleep(0.2)
         assert set(_instances(server.process.pid)).isdisjoint(instances)
+
+        # AND switching the front off is refused until a restart; the running front serves on
+        config = tmp_path / "streaming" / "mcpkit.toml"
+        config.write_text(config.read_text().replace("stream_responses = true", "stream_responses = false"))
+        while "stream_responses changed; restart mcpkit dev" not in server.output():
+            assert time.monotonic() < deadline + 60, server.output()
+            time.sleep(0.2)
+        assert httpx.get(f"{_root(server)}/ticks?count=1", timeout=30).status_code == 207
 
         # AND when mcpkit dev is killed outright, its instances end with it
         survivors = _instances(server.process.pid)

@@ -167,7 +167,7 @@ def test_mcp_requests_stream_through_the_real_app(runtime: Runtime) -> None:
     assert isinstance(parts[0], Prelude)
     body = b"".join(part.data for part in parts if isinstance(part, Chunk))
     assert parts[0].status == 200, body
-    assert {tool["name"] for tool in json.loads(body)["result"]["tools"]} == {"add", "block"}
+    assert {tool["name"] for tool in json.loads(body)["result"]["tools"]} == {"add", "block", "crash"}
 
 
 def test_a_non_http_event_is_answered_buffered_with_the_time_left_before_the_deadline_header(
@@ -232,3 +232,19 @@ def test_the_exec_wrapper_runs_the_streaming_runtime_with_the_interpreter_lambda
         _wait_polled(runtime)
         assert isinstance(collect(runtime, {"kind": "scheduled"})[0][1], Buffered)
     assert os.access(ROOT / "handlers" / "stream_bootstrap", os.X_OK)
+
+
+def test_the_streaming_runtime_keeps_the_cold_path_of_the_buffered_handler() -> None:
+    # The runtime client adds only standard-library modules to what the buffered handler's init loads.
+    from tests.test_cold_path import FORBIDDEN_ON_COLD_PATH, _loaded, _run_probe
+
+    show = "print(json.dumps(sorted(sys.modules)))"
+    modules: list[str] = _run_probe(
+        f"import json, sys\nimport handlers.stream_runtime, handlers.lambda_handler\n{show}", {}
+    )
+    assert [name for name in FORBIDDEN_ON_COLD_PATH if _loaded(modules, name)] == []
+    buffered: list[str] = _run_probe(
+        "import json, sys\nimport handlers.lambda_handler\nprint(json.dumps(sorted(sys.modules)))", {}
+    )
+    added = sorted(set(modules) - set(buffered))
+    assert added == ["handlers.stream_runtime"], added  # http.client, socket, base64: already loaded

@@ -130,14 +130,6 @@ def cfn_response_parameters(mappings: Mapping[int, Mapping[str, str]]) -> dict[s
     }
 
 
-def function_url_cors_methods() -> list[str]:
-    """The contract's methods as a function URL takes them: OPTIONS is not a value it accepts.
-
-    Lambda answers a preflight itself from the URL's CORS configuration, before the function runs.
-    """
-    return [m for m in contract.CORS_ALLOW_METHODS if m != "OPTIONS"]
-
-
 @jsii.implements(IStableStringProducer)
 class _Later:
     """A value known only after construction (the function URL), for a property set before it."""
@@ -423,7 +415,7 @@ class McpServer(Construct):
             invoke_mode=lambda_.InvokeMode.RESPONSE_STREAM,
             cors=lambda_.FunctionUrlCorsOptions(
                 allowed_origins=list(allowed_origins),
-                allowed_methods=[lambda_.HttpMethod(m) for m in function_url_cors_methods()],
+                allowed_methods=[lambda_.HttpMethod(m) for m in contract.FUNCTION_URL_CORS_ALLOW_METHODS],
                 allowed_headers=list(contract.CORS_ALLOW_HEADERS),
                 exposed_headers=list(contract.CORS_EXPOSE_HEADERS),
                 max_age=Duration.seconds(contract.CORS_MAX_AGE_SECONDS),

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx2
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import SecretStr
 
 from handlers.auth.app_client import AppClientNotFoundError, find_client_id
 from handlers.auth.upstream import CognitoUpstream, UpstreamError, new_verifier
@@ -132,7 +133,7 @@ def test_what_a_person_sees_at_authorize(idp: Any, lambda_module: Any, client_ex
             cognito_user_pool_id=pool_id,
             cognito_client_name=NAME,
             cognito_domain=DOMAIN,
-            session_key="test-session-key-of-at-least-32-characters",
+            session_key=SecretStr("test-session-key-of-at-least-32-characters"),
         )
     )
     redirect = "http://127.0.0.1:33418/callback"

@@ -277,7 +277,7 @@ def _local_event(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
     }
     route, params = gateway._match("GET", "/x") or (None, {})
     assert route is not None
-    return gateway._event(scope, _merge_headers(headers), b"", route, params)
+    return gateway._event(scope, _merge_headers(headers), b"", route.key, params)
 
 
 def test_the_local_gateway_overwrites_forwarding_headers_like_api_gateway() -> None:

@@ -114,7 +114,8 @@ def test_function_url_is_a_public_streaming_url_on_the_live_alias(synth: Synth) 
 def test_cors_fits_what_a_function_url_accepts() -> None:
     """AWS::Lambda::Url Cors: at most 6 methods from GET PUT HEAD POST PATCH DELETE *, 100 headers
     of up to 1024 characters, MaxAge up to 86400 (CloudFormation's schema, cfn-lint's copy)."""
-    methods = [m for m in contract.CORS_ALLOW_METHODS if m != "OPTIONS"]
+    methods = contract.FUNCTION_URL_CORS_ALLOW_METHODS
+    assert methods == ("GET", "POST", "DELETE")
     assert set(methods) <= {"GET", "PUT", "HEAD", "POST", "PATCH", "DELETE", "*"}
     assert len(methods) <= 6
     assert "*" in contract.CORS_ALLOW_HEADERS  # Mcp-Param-* headers

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Any
 
@@ -35,6 +36,12 @@ def block(seconds: float) -> str:
     """Hold the instance (a blocking call), then answer."""
     time.sleep(seconds)
     return f"blocked {seconds} s"
+
+
+@mcp.tool()
+def crash() -> str:
+    """End the execution environment's process mid-invocation (as an out-of-memory kill would)."""
+    os._exit(1)
 
 
 async def ticks(request: Any) -> StreamingResponse:
