@@ -31,7 +31,7 @@ from handlers.settings import Settings
 from mcpkit.local_gateway import LambdaContext
 from mcpkit.messages import MODERN, modern_meta, rpc
 from tests.conformance.test_conformance import conformance
-from tests.conftest import ROOT, TEST_TABLE, free_port
+from tests.conftest import ROOT, TEST_TABLE, DevServer, free_port, start_dev_server, stop_dev_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -362,8 +362,21 @@ def _modern(method: str) -> dict[str, str]:
     return {"accept": BOTH, "mcp-protocol-version": MODERN, "mcp-method": method}
 
 
+@pytest.fixture(scope="module")
+def dev_chatty() -> Iterator[DevServer]:
+    """The same server through `mcpkit dev`: the streaming runtime behind the local function URL."""
+    server = start_dev_server("--servers-dir", str(CHATTY.parent), "--server", CHATTY.name)
+    yield server
+    stop_dev_server(server)
+
+
+@pytest.mark.parametrize("front", ["app", "mcpkit dev"])
 @pytest.mark.parametrize("mode", ["legacy", MODERN])
-def test_the_official_client_gets_progress_before_the_result(streaming: Served, mode: str) -> None:
+def test_the_official_client_gets_progress_before_the_result(
+    request: pytest.FixtureRequest, front: str, mode: str
+) -> None:
+    # "app": uvicorn serving the app; "mcpkit dev": each byte also crosses the Runtime API and the front.
+    served: Served | DevServer = request.getfixturevalue("streaming" if front == "app" else "dev_chatty")
     reported: list[tuple[float, float]] = []
     logs: list[LoggingMessageNotificationParams] = []
 
@@ -377,7 +390,7 @@ def test_the_official_client_gets_progress_before_the_result(streaming: Served, 
         async with (
             httpx2.AsyncClient(timeout=30) as http,
             Client(
-                streamable_http_client(streaming.url, http_client=http),
+                streamable_http_client(served.url, http_client=http),
                 mode=mode,
                 logging_callback=on_log,
                 log_level="info",
