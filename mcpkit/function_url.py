@@ -200,8 +200,9 @@ class _Response:
     async def run(self, pool: LambdaPool[StreamingEnvironment], event: dict[str, Any]) -> None:
         cut: str | None = None
         try:
-            # Lambda would start another instance; here a request waits for one, at most the function's timeout.
-            async with pool.environment(wait=pool.timeout_seconds) as environment:
+            # Lambda would start another instance; here a request waits for a busy one to finish or a
+            # replacement to end its init, and is throttled only if neither happens in that time.
+            async with pool.environment(wait=pool.timeout_seconds + INIT_TIMEOUT_SECONDS) as environment:
                 invocation = environment.invoke(event, pool.timeout_seconds)
                 async with asyncio.timeout(pool.timeout_seconds):
                     cut = await self._relay(invocation)
