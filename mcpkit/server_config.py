@@ -162,7 +162,7 @@ class Alarms(_Strict):
     topic_arn: str | None = Field(
         default=None, description="SNS topic that receives alarm and OK notifications; unset: no alarms."
     )
-    p99_latency_ms: Annotated[int, Field(ge=100, le=API_GATEWAY_TIMEOUT_SECONDS * 1000)] = 5000
+    p99_latency_ms: Annotated[int, Field(ge=100, le=LAMBDA_TIMEOUT_SECONDS * 1000)] = 5000
     error_threshold: Annotated[int, Field(ge=1, description="Function errors per 5 minutes that raise the alarm.")] = 5
 
     @model_validator(mode="after")
@@ -286,6 +286,11 @@ class ServerConfig(_Strict):
 
     @model_validator(mode="after")
     def _fits_the_front(self) -> ServerConfig:
+        if self.alarms.p99_latency_ms > self.timeout_seconds * 1000:
+            raise ValueError(
+                f"alarms.p99_latency_ms = {self.alarms.p99_latency_ms} is longer than timeout_seconds = "
+                f"{self.timeout_seconds}: no request can take that long, so the alarm could never fire"
+            )
         if not self.stream_responses:
             if self.timeout_seconds >= API_GATEWAY_TIMEOUT_SECONDS:
                 raise ValueError(
