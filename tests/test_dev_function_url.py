@@ -262,3 +262,11 @@ def test_the_response_body_of_a_json_answer_is_whole(streaming_server: DevServer
     response = modern_post(streaming_server.url, "tools/list", {})
     assert response.headers["content-type"].startswith("application/json")
     assert json.loads(response.text)["result"]["tools"]
+
+
+def test_an_event_stream_of_the_sdk_passes_through_whole(streaming_server: DevServer) -> None:
+    # subscriptions/listen is answered as SSE by the SDK today: acknowledged, then ended gracefully.
+    response = modern_post(streaming_server.url, "subscriptions/listen", {"notifications": {"toolsListChanged": True}})
+    assert response.headers["content-type"].startswith("text/event-stream")
+    frames = [json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:")]
+    assert [f.get("method") for f in frames] == ["notifications/subscriptions/acknowledged", None]
