@@ -6,9 +6,10 @@ template's default) the server sits behind a streaming function URL, so the clie
 while the tool runs, for up to `timeout_seconds` (at most 900 s). Behind the buffered HTTP API
 they have nowhere to go and only the result arrives.
 
-Longer than that, or when the client should be free to go away: `start_count_primes` only records the task (pk `TASK#<id>`, sk `META` in the kit's table) and
-hands it to a worker, then returns the task id at once. The client polls `task_status` for
-progress and the result, and may `cancel_task`.
+Longer than that, or when the client should be free to go away: `start_count_primes` only
+records the task (pk `TASK#<id>`, sk `META` in the kit's table) and hands it to a worker, then
+returns the task id at once. The client polls `task_status` for progress and the result, and
+may `cancel_task`.
 
 The worker runs the job in chunks and saves progress after each one. In Lambda it is an
 asynchronous invocation of this same function (InvocationType=Event, the function name from

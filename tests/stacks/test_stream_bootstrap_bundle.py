@@ -38,11 +38,6 @@ RUN_STREAMING_RUNTIME = (
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stacks/bundling.py _copy_sources copies the kit's files with shutil.copyfile, which drops the "
-    "exec bit that _write_zip would keep; shutil.copy (mode included) fixes it. Remove this mark then.",
-)
 def test_the_zip_carries_the_exec_wrapper_with_its_exec_bit() -> None:
     bundle = build_bundle(
         BundleSpec(root=ROOT, server_dir=ROOT / "servers" / "example", architecture="x86_64"),
