@@ -201,9 +201,9 @@ class Caller:
 
 
 @pytest.mark.parametrize("revision", REVISIONS)
-def test_progress_and_log_lines_arrive_in_order_while_the_tool_runs(streaming: Served, revision: str) -> None:
+def test_progress_and_log_lines_arrive_in_order_while_the_tool_runs(either: Served | DevServer, revision: str) -> None:
     # GIVEN a tool that reports progress twice and then logs a line, pausing after each
-    answer = Caller(streaming.url, revision).call("report", {"pause": PAUSE})
+    answer = Caller(either.url, revision).call("report", {"pause": PAUSE})
 
     # THEN the answer is an event stream: the notifications in the order sent, then the result
     assert answer.status == 200
@@ -267,9 +267,11 @@ def test_a_quiet_tool_that_outlasts_the_keepalive_interval_gets_a_pinged_stream(
 
 
 @pytest.mark.parametrize("revision", REVISIONS)
-def test_a_stream_that_reaches_the_deadline_ends_with_a_jsonrpc_error_event(streaming: Served, revision: str) -> None:
+def test_a_stream_that_reaches_the_deadline_ends_with_a_jsonrpc_error_event(
+    either: Served | DevServer, revision: str
+) -> None:
     # GIVEN a tool that reports progress, then waits an hour, on a function with a 5 s timeout
-    answer = Caller(streaming.url, revision).call("overrun")
+    answer = Caller(either.url, revision).call("overrun")
 
     # THEN the stream carries the progress, then ends with the error (the body ends: the read returned)
     assert answer.content_type.startswith("text/event-stream")
@@ -370,13 +372,17 @@ def dev_chatty() -> Iterator[DevServer]:
     stop_dev_server(server)
 
 
-@pytest.mark.parametrize("front", ["app", "mcpkit dev"])
+@pytest.fixture(params=["app", "mcpkit dev"])
+def either(request: pytest.FixtureRequest) -> Served | DevServer:
+    """The streaming server as uvicorn serves the app, and through `mcpkit dev`, where each byte also
+    crosses the Runtime API (the real handlers/stream_runtime.py process) and the local function URL."""
+    served: Served | DevServer = request.getfixturevalue("streaming" if request.param == "app" else "dev_chatty")
+    return served
+
+
 @pytest.mark.parametrize("mode", ["legacy", MODERN])
-def test_the_official_client_gets_progress_before_the_result(
-    request: pytest.FixtureRequest, front: str, mode: str
-) -> None:
-    # "app": uvicorn serving the app; "mcpkit dev": each byte also crosses the Runtime API and the front.
-    served: Served | DevServer = request.getfixturevalue("streaming" if front == "app" else "dev_chatty")
+def test_the_official_client_gets_progress_before_the_result(either: Served | DevServer, mode: str) -> None:
+    served = either
     reported: list[tuple[float, float]] = []
     logs: list[LoggingMessageNotificationParams] = []
 
