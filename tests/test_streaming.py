@@ -3,8 +3,10 @@
 The real app (`handlers.app.create_runtime`, the fixture server tests/servers/chatty) is served
 by uvicorn on a loopback port, so each body chunk reaches the client when the app writes it; the
 Lambda context it gets per request carries the function's deadline, as the streaming runtime's
-does. `mcpkit dev`'s buffered gateway would hide exactly what is tested here: when bytes arrive.
-Timings are only compared with each other, with margins of seconds.
+does. The tests that matter most run through `mcpkit dev` as well (the `either` fixture), where
+each byte also crosses the real streaming runtime and the local function URL; the conformance
+suite's progress and logging scenarios run through it in tests/conformance. Timings are only
+compared with each other, with margins of seconds.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from handlers.app import Runtime, create_runtime
 from handlers.settings import Settings
 from mcpkit.local_gateway import LambdaContext
 from mcpkit.messages import MODERN, modern_meta, rpc
-from tests.conformance.test_conformance import conformance
 from tests.conftest import ROOT, TEST_TABLE, DevServer, free_port, start_dev_server, stop_dev_server
 
 if TYPE_CHECKING:
@@ -412,40 +413,3 @@ def test_the_official_client_gets_progress_before_the_result(either: Served | De
     # The first progress came while the tool still had three pauses to go.
     assert returned - reported[0][0] > 2 * PAUSE * 0.75
     assert [log.data for log in logs] == ["report written"]
-
-
-@pytest.fixture(scope="module")
-def conformance_server(aws: EmbeddedAws) -> Iterator[Served]:
-    served = serve(ROOT / "servers" / "conformance", stream_responses=True)
-    yield served
-    stop(served)
-
-
-# tools-call-with-logging does not apply at 2026-07-28 (logging is deprecated there; a request opts in).
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("revision", "scenario"),
-    [
-        (MODERN, "tools-call-with-progress"),
-        (HANDSHAKE, "tools-call-with-progress"),
-        (HANDSHAKE, "tools-call-with-logging"),
-    ],
-)
-def test_the_conformance_scenarios_that_need_a_stream_pass_with_the_switch(
-    conformance_server: Served, revision: str, scenario: str, tmp_path: Path
-) -> None:
-    # `servers/conformance/expected-failures.txt` lists them as failures behind the buffered front.
-    run = conformance(
-        "server",
-        "--url",
-        conformance_server.url,
-        "--spec-version",
-        revision,
-        "--scenario",
-        scenario,
-        "--output-dir",
-        str(tmp_path),
-    )
-    checks = [check for found in tmp_path.rglob("checks.json") for check in json.loads(found.read_text())]
-    assert {c["id"]: c["status"] for c in checks}.get(scenario) == "SUCCESS", run.stdout
-    assert all(c["status"] == "SUCCESS" for c in checks), checks
