@@ -286,7 +286,10 @@ class ServerConfig(_Strict):
 
     @model_validator(mode="after")
     def _fits_the_front(self) -> ServerConfig:
-        if self.alarms.p99_latency_ms > self.timeout_seconds * 1000:
+        if (
+            "p99_latency_ms" in self.alarms.model_fields_set
+            and self.alarms.p99_latency_ms > self.timeout_seconds * 1000
+        ):
             raise ValueError(
                 f"alarms.p99_latency_ms = {self.alarms.p99_latency_ms} is longer than timeout_seconds = "
                 f"{self.timeout_seconds}: no request can take that long, so the alarm could never fire"

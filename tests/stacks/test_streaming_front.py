@@ -72,6 +72,8 @@ def expected_types(server: ServerFolder) -> Counter[str]:
             types[cfn_type] += 1
         if cfg.oauth.required_group is not None:
             types["AWS::Cognito::UserPoolGroup"] += 1
+    if cfg.iam_statements:
+        types["AWS::IAM::Policy"] += 1  # the author's own statements, in a policy of their own
     if cfg.alarms.enabled:
         types["AWS::CloudWatch::Alarm"] += 4
     if cfg.dashboard:
