@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from tests.conftest import ROOT
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
 HANDLER = """
@@ -47,6 +48,11 @@ def _probe(tmp_path: Path, restores: int, expect: str = "restored") -> dict[str,
         "restores": restores,
         "result_path": str(tmp_path / "result.json"),
     }
+    return _run(tmp_path, job)
+
+
+def _run(tmp_path: Path, job: Mapping[str, object], env: dict[str, str] | None = None) -> dict[str, object]:
+    """bench/probe.py on `job`, in a fresh interpreter as the bench runs it; its result."""
     (tmp_path / "job.json").write_text(json.dumps(job))
     completed = subprocess.run(
         [sys.executable, "-P", str(ROOT / "bench" / "probe.py"), str(tmp_path / "job.json")],
@@ -54,6 +60,7 @@ def _probe(tmp_path: Path, restores: int, expect: str = "restored") -> dict[str,
         text=True,
         timeout=60,
         check=False,
+        env=env,
     )
     assert completed.returncode == 0, completed.stderr
     result: dict[str, object] = json.loads((tmp_path / "result.json").read_text())
@@ -101,16 +108,10 @@ def test_the_streaming_subject_answers_through_the_stream_entry(tmp_path: Path) 
         "expect": "42",
         "result_path": str(tmp_path / "result.json"),
     }
-    (tmp_path / "job.json").write_text(json.dumps(job))
-    completed = subprocess.run(
-        [sys.executable, "-P", str(ROOT / "bench" / "probe.py"), str(tmp_path / "job.json")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("MCPKIT_")}, **environ},
+    result = _run(
+        tmp_path, job, env={**{k: v for k, v in os.environ.items() if not k.startswith("MCPKIT_")}, **environ}
     )
-    assert completed.returncode == 0, completed.stderr
-    result = json.loads((tmp_path / "result.json").read_text())
     assert result["error"] is None
+    assert isinstance(result["first_response_ns"], int)
+    assert isinstance(result["probe_started_ns"], int)
     assert result["first_response_ns"] > result["probe_started_ns"]
