@@ -335,8 +335,17 @@ def per_call_line(per_million_calls: float, source: str) -> str:
 def kit_per_call_line(summary: dict[str, Any]) -> str:
     """The README's per-call line from a `make bench` summary: the example server, stateless revision."""
     row = next(r for r in summary["rows"] if r["subject"] == "kit-example" and r["revision"] == MODERN)
+    stream = next(
+        (r for r in summary["rows"] if r["subject"] == "kit-example-stream" and r["revision"] == MODERN), None
+    )
+    streaming = (
+        f"; {usd(stream['usd_per_million_calls'])} with `stream_responses = true`, where a function URL "
+        "without a charge of its own replaces the HTTP API"
+        if stream is not None and stream.get("usd_per_million_calls") is not None
+        else ""
+    )
     source = (
-        f"(revision {MODERN}, `servers/example`, Lambda arm64 at 512 MB + HTTP API + DynamoDB + logs), "
+        f"(revision {MODERN}, `servers/example`, Lambda arm64 at 512 MB + HTTP API + DynamoDB + logs{streaming}), "
         f"from `make bench` of {summary['machine']['date']} (bench/README.md)"
     )
     return per_call_line(row["usd_per_million_calls"], source)
