@@ -32,12 +32,20 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from handlers.asgi import read_body
 from mcpkit import gateway_contract as contract
-from mcpkit.local_gateway import InstanceInitError, LambdaPool, LocalGateway, NoFreeInstanceError, _merge_headers
+from mcpkit.local_gateway import (
+    InstanceInitError,
+    LambdaPool,
+    LocalGateway,
+    NoFreeInstanceError,
+    _merge_headers,
+    with_request_id,
+)
 from mcpkit.runtime_api import EXIT_ERROR, Buffered, Chunk, End, Failed, Invocation, Prelude, RuntimeApi
 
 if TYPE_CHECKING:
@@ -167,6 +175,7 @@ class FunctionUrl(LocalGateway):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        send = with_request_id(send, b"x-amzn-requestid", str(uuid.uuid4()))
         headers = _merge_headers(scope["headers"])
         origin = headers.get("origin")
         if scope["method"] == "OPTIONS" and origin is not None and "access-control-request-method" in headers:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
     from pathlib import Path
 
-    from starlette.types import Receive, Scope, Send
+    from starlette.types import Message, Receive, Scope, Send
 
 
 @dataclass
@@ -338,6 +338,17 @@ class _Route:
         return f"{self.method} {self.path}"
 
 
+def with_request_id(send: Send, name: bytes, value: str) -> Send:
+    """`send` that adds the front's request-id header to the response (how `mcpkit check` tells fronts apart)."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (name, value.encode())]}
+        await send(message)
+
+    return sending
+
+
 def _json_message(status: int, message: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     body = (f'{{"message":"{message}"}}').encode()
     return status, [(b"content-type", b"application/json")], body
@@ -373,6 +384,7 @@ class LocalGateway:
         if scope["type"] != "http":
             return
         status, headers, body = await self._handle(scope, receive)
+        send = with_request_id(send, b"apigw-requestid", base64.b64encode(uuid.uuid4().bytes[:12]).decode())
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -145,6 +145,19 @@ def test_green_against_mcpkit_dev_without_oauth(dev_server: DevServer) -> None:
     result = mcpkit_check(dev_server.url)
     assert result.returncode == 0, result.stdout
     assert "✔ tools/list: 2 tools: add, echo" in result.stdout
+    assert "✔ Front: API Gateway HTTP API (buffered)" in result.stdout
+
+
+def test_green_against_mcpkit_dev_serving_the_streaming_front() -> None:
+    # tests/servers/chatty has stream_responses = true: mcpkit dev plays the function URL.
+    server = start_dev_server("--servers-dir", str(ROOT / "tests" / "servers"), "--server", "chatty")
+    try:
+        report = run_check(server.url)
+    finally:
+        stop_dev_server(server)
+    assert report.ok, failed(report)
+    assert report.item("Front").detail.startswith("Lambda function URL")
+    assert report.item("Event-stream answer (subscriptions/listen)").status == "pass"
 
 
 def _dev_supports_oauth() -> bool:
