@@ -425,8 +425,14 @@ def load_server(path: Path) -> ServerFolder:
 
 def _problem(config_path: Path, text: str, loc: tuple[int | str, ...], message: str, kind: str) -> str:
     """`file:line: field: what (how to fix)` for one validation error."""
-    dotted = ".".join(str(p) for p in loc) or "(file)"
     keys = [str(p) for p in loc if isinstance(p, str)]
+    if not keys:
+        # A rule across settings (e.g. the front's): point at the first setting its message names.
+        message = message.removeprefix("Value error, ")
+        named = (n.split(".") for n in re.findall(r"\b[a-z_]+(?:\.[a-z0-9_]+)*\b", message))
+        keys = next((n for n in named if n[0] in ServerConfig.model_fields), [])
+        loc = tuple(keys)
+    dotted = ".".join(str(p) for p in loc) or "(file)"
     line = _line_of(text, keys)
     where = f"{config_path}:{line}" if line else str(config_path)
     if kind == "extra_forbidden":

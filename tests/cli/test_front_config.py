@@ -72,3 +72,10 @@ def test_a_streaming_server_may_alarm_on_minutes_and_keeps_the_default_alarm_bel
     # The default threshold (5 s) is not the author's choice: a 3 s function keeps it without complaint.
     (tmp_path / "probe").rename(tmp_path / "earlier")
     assert load_server(_server(tmp_path, "timeout_seconds = 3")).config.timeout_seconds == 3
+
+
+def test_a_rule_across_settings_points_at_the_line_of_the_setting_it_names(tmp_path: Path) -> None:
+    config = 'description = "probe"\nstream_responses = true\n\n[throttling]\nrate_limit = 5\n'
+    with pytest.raises(ServerConfigError) as refused:
+        load_server(_server(tmp_path, config))
+    assert str(refused.value).startswith(f"{tmp_path / 'probe' / 'mcpkit.toml'}:4: throttling: throttling cannot")
